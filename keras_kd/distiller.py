@@ -1,0 +1,400 @@
+"""`Distiller`: a `keras.Model` that trains a student on a frozen teacher's soft labels."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_kd import checks, targets
+from keras_kd.callbacks import StopOnNaN
+from keras_kd.export import export_saved_model
+from keras_kd.losses import DistillationLoss
+from keras_kd.models import load_model
+from keras_kd.replicas import batch_size, scale_for_replicas, unscale_for_replicas
+
+# Examples run through both models before training to check their outputs.
+_PROBE_SIZE = 64
+# Label losses given by name are read as taking logits: the student's outputs
+# are logits, so the probability forms would be wrong.
+_LOGIT_LOSSES = {
+    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+}
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class Distiller(keras.Model):
+    """Trains `student` from `teacher`'s temperature-softened predictions.
+
+    The training loss is
+    `alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - alpha) * CE(y, s)`
+    plus the student's own regularization losses. The teacher runs in
+    inference mode outside the gradient tape and never changes; gradients
+    reach only the student's trainable weights. `predict()` and `call()` are
+    the student's.
+
+    `fit()` on in-memory arrays computes the teacher's logits once and reuses
+    them every epoch (`cache_teacher=True`); datasets run the teacher inside
+    the same compiled step as the student.
+
+    Args:
+        student: `keras.Model` that outputs logits.
+        teacher: `keras.Model` that outputs logits over the same classes, or
+            a path to a `.keras` file or SavedModel folder holding one.
+        temperature: Float, greater than 0, softening both distributions.
+            Defaults to 4.0.
+        alpha: Float in [0, 1], the weight of the distillation term; the
+            label term gets `1 - alpha`. Defaults to 0.9.
+        **kwargs: Passed to `keras.Model` (`name`, ...).
+
+    Example:
+
+    ```python
+    distiller = keras_kd.Distiller(student, teacher, temperature=4.0, alpha=0.9)
+    distiller.compile(optimizer="adam", metrics=["accuracy"])
+    distiller.fit(x_train, y_train, epochs=10, validation_data=(x_val, y_val))
+    distiller.export_student("saved_models/my_student")
+    ```
+    """
+
+    def __init__(self, student, teacher, temperature=4.0, alpha=0.9, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(teacher, (str, os.PathLike)):
+            teacher = load_model(teacher, role="teacher")
+        if isinstance(student, (str, os.PathLike)):
+            student = load_model(student, role="student")
+        checks.check_model(student, "student")
+        checks.check_model(teacher, "teacher")
+        if student is teacher:
+            raise ValueError(
+                "`student` and `teacher` are the same model object. Pass a "
+                "separate, usually smaller, student model."
+            )
+        checks.check_logit_models(teacher, student)
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self._temperature = keras.Variable(
+            checks.check_temperature(temperature),
+            dtype="float32",
+            trainable=False,
+            name="temperature",
+        )
+        self._alpha = keras.Variable(
+            checks.check_alpha(alpha), dtype="float32", trainable=False, name="alpha"
+        )
+        self.distillation_loss_fn = DistillationLoss(temperature=self._temperature)
+        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
+        self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
+        if student.built and teacher.built:
+            self.built = True
+
+    @property
+    def temperature(self):
+        """Float, the current temperature; assign to change it without retracing."""
+        return _as_float(self._temperature)
+
+    @temperature.setter
+    def temperature(self, value):
+        self._temperature.assign(checks.check_temperature(value))
+
+    @property
+    def alpha(self):
+        """Float, the current weight of the distillation term."""
+        return _as_float(self._alpha)
+
+    @alpha.setter
+    def alpha(self, value):
+        self._alpha.assign(checks.check_alpha(value))
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Configures training; `loss` is the label loss on the student's logits.
+
+        Args:
+            optimizer: Optimizer for the student. Defaults to "adam".
+            loss: Label (hard) loss. Defaults to
+                `SparseCategoricalCrossentropy(from_logits=True)`. Names of
+                cross-entropies are read with `from_logits=True`.
+            metrics: Metrics of the student's predictions against the labels.
+            **kwargs: Passed to `keras.Model.compile`.
+        """
+        super().compile(
+            optimizer=optimizer, loss=_label_loss(loss), metrics=metrics, **kwargs
+        )
+
+    def compile_from_config(self, config):
+        # Keras skips custom compile() methods when loading; this one only
+        # wraps the label loss, so replaying it is safe.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def teacher_logits(self, x, batch_size=None):
+        """Runs the teacher in inference mode over `x`; returns its logits.
+
+        Args:
+            x: Inputs the teacher accepts (arrays or a dataset).
+            batch_size: Integer, defaults to 256.
+
+        Returns:
+            NumPy array of teacher logits.
+        """
+        return self.teacher.predict(x, batch_size=batch_size or 256, verbose=0)
+
+    def _with_teacher_logits(self, x, y):
+        """Packs the teacher's logits into the target unless already there."""
+        if targets.is_packed(y):
+            return y
+        teacher_logits = ops.stop_gradient(self.teacher(x, training=False))
+        return targets.pack(y, teacher_logits)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        # The frozen teacher runs before the tape: nothing of it is recorded.
+        y = self._with_teacher_logits(x, y)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+            self._loss_tracker.update_state(
+                unscale_for_replicas(loss), sample_weight=batch_size(x)
+            )
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.student.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = self._with_teacher_logits(x, y)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        self._loss_tracker.update_state(
+            unscale_for_replicas(loss), sample_weight=batch_size(x)
+        )
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The weighted sum of the distillation and label terms, per replica.
+
+        Args:
+            x: Input batch.
+            y: Labels, or a target packed with teacher logits by
+                `keras_kd.targets.pack`; the teacher runs on `x` when the
+                logits are absent.
+            y_pred: The student's logits for `x`.
+            sample_weight: Optional per-example weights, applied to both terms.
+            training: Boolean, unused; kept for the Keras contract.
+
+        Returns:
+            Scalar float32 tensor, scaled for the replica count like any
+            compiled Keras loss.
+        """
+        del training
+        labels, teacher_logits = targets.unpack(y)
+        if teacher_logits is None:
+            teacher_logits = ops.stop_gradient(self.teacher(x, training=False))
+        alpha = ops.convert_to_tensor(self._alpha)
+        local_batch = batch_size(x)
+        soft = self.distillation_loss_fn(teacher_logits, y_pred, sample_weight)
+        self.distillation_loss_tracker.update_state(
+            unscale_for_replicas(soft), sample_weight=local_batch
+        )
+        total = alpha * soft
+        if labels is not None:
+            hard = self._compile_loss(labels, y_pred, sample_weight)
+            self.student_loss_tracker.update_state(
+                unscale_for_replicas(hard), sample_weight=local_batch
+            )
+            total = total + (1.0 - alpha) * hard
+        regularization = self.student.losses
+        if regularization:
+            total = total + scale_for_replicas(
+                ops.sum([ops.cast(ops.sum(r), "float32") for r in regularization])
+            )
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        labels, _ = targets.unpack(y)
+        if labels is None:
+            # Soft labels only: the label metrics have nothing to compare with.
+            return {
+                m.name: m.result()
+                for m in (self._loss_tracker, self.distillation_loss_tracker)
+            }
+        return super().compute_metrics(x, labels, y_pred, sample_weight)
+
+    def get_metrics_result(self):
+        # Compiled metrics stay unbuilt when every batch lacked labels.
+        compiled = self._compile_metrics
+        if compiled is None or compiled.built:
+            return super().get_metrics_result()
+        return {m.name: m.result() for m in self.metrics if m is not compiled}
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+        cache_teacher=True,
+    ):
+        """Trains the student; arguments as in `keras.Model.fit`, plus one.
+
+        The inputs are checked before any training: labels present unless
+        `alpha == 1`, labels within the class range, and teacher and student
+        outputs of the same shape and not probabilities.
+
+        Args:
+            cache_teacher: Boolean. When True (the default) and `x` (and
+                `validation_data`) are in-memory arrays, the teacher's logits
+                are computed once and reused by every epoch. Set False for a
+                teacher that is random in inference mode.
+
+        Returns:
+            A `keras.callbacks.History`.
+        """
+        self._check_data(x, y)
+        if validation_data is not None:
+            self._check_data(*_split_validation(validation_data)[:2])
+        if cache_teacher and class_weight is None:
+            if _in_memory(x) and not targets.is_packed(y):
+                y = targets.pack(y, self.teacher_logits(x, batch_size))
+            if validation_data is not None:
+                validation_data = self._cache_validation(
+                    validation_data, validation_batch_size or batch_size
+                )
+        callbacks = list(callbacks or []) + [StopOnNaN()]
+        return super().fit(
+            x=x,
+            y=y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+            validation_freq=validation_freq,
+        )
+
+    def _cache_validation(self, validation_data, batch_size):
+        x, y, sample_weight = _split_validation(validation_data)
+        if not _in_memory(x) or targets.is_packed(y):
+            return validation_data
+        y = targets.pack(y, self.teacher_logits(x, batch_size))
+        return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+    def _check_data(self, x, y):
+        """Runs both models on a few examples and checks outputs and labels."""
+        if x is None:
+            return
+        if isinstance(x, tf.data.Dataset):
+            for batch in x.take(1):
+                x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+            probe = x
+        elif _in_memory(x):
+            probe = keras.tree.map_structure(lambda a: a[:_PROBE_SIZE], x)
+        else:  # Generators and PyDatasets cannot be peeked at safely.
+            return
+        labels, _ = targets.unpack(y)
+        if labels is None and self.alpha < 1.0:
+            raise ValueError(
+                f"No labels were given but alpha={self.alpha} < 1 weights a "
+                "label loss. Pass labels (`y`, or (x, y) batches), or set "
+                "`alpha=1.0` to train on the teacher's soft labels alone."
+            )
+        teacher_out = ops.convert_to_numpy(self.teacher(probe, training=False))
+        student_out = ops.convert_to_numpy(self.student(probe, training=False))
+        checks.check_outputs(teacher_out, student_out)
+        checks.check_labels(labels, teacher_out.shape[-1])
+
+    def export_student(self, path):
+        """Writes the student alone as a TF SavedModel, replacing `path` atomically.
+
+        Args:
+            path: String or path-like, the folder to write.
+
+        Returns:
+            String, the absolute path written.
+        """
+        return export_saved_model(self.student, path)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "student": keras.saving.serialize_keras_object(self.student),
+                "teacher": keras.saving.serialize_keras_object(self.teacher),
+                "temperature": self.temperature,
+                "alpha": self.alpha,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("student", "teacher"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _label_loss(loss):
+    """The label loss to compile, insisting that it takes logits."""
+    if loss is None:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if isinstance(loss, str) and loss in _LOGIT_LOSSES:
+        return _LOGIT_LOSSES[loss](from_logits=True)
+    if getattr(loss, "from_logits", None) is False:
+        raise ValueError(
+            f"The label loss {type(loss).__name__} was built with "
+            "from_logits=False, but the student outputs logits. Pass "
+            f"{type(loss).__name__}(from_logits=True)."
+        )
+    return loss
+
+
+def _as_float(variable):
+    """A float32 variable's value as the shortest decimal that rounds to it."""
+    return float(str(ops.convert_to_numpy(variable).astype("float32")))
+
+
+def _in_memory(x):
+    """Whether `x` is a (nested) structure of NumPy arrays or eager tensors."""
+    leaves = keras.tree.flatten(x)
+    return bool(leaves) and all(
+        isinstance(leaf, (np.ndarray, tf.Tensor)) for leaf in leaves
+    )
+
+
+def _split_validation(validation_data):
+    """`(x, y, sample_weight)` from the forms `fit` takes as validation data."""
+    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+        return keras.utils.unpack_x_y_sample_weight(validation_data)
+    return validation_data, None, None

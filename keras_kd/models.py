@@ -1,0 +1,131 @@
+"""Loading saved models from disk and turning softmax models into logit models."""
+
+import os
+
+import keras
+import tensorflow as tf
+
+
+def load_model(path, role="model"):
+    """Loads a `.keras`/`.h5` file or a TF SavedModel folder as a Keras model.
+
+    A SavedModel is wrapped in a `keras.layers.TFSMLayer` behind a
+    `keras.Input` read from its signature, so it can be called and
+    distilled from like any model.
+
+    Args:
+        path: String or path-like, a `.keras` or `.h5` file, or a folder
+            holding a SavedModel (`saved_model.pb`).
+        role: String, what the model is for ("teacher", "student"), used in
+            error messages. Defaults to "model".
+
+    Returns:
+        A `keras.Model`.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: `path` exists but holds no model that loads.
+
+    Example:
+
+    ```python
+    teacher = keras_kd.load_model("saved_models/teacher.keras", role="teacher")
+    ```
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"The {role} path '{path}' does not exist. Pass a .keras file or "
+            "a SavedModel folder."
+        )
+    if os.path.isdir(path):
+        if not tf.saved_model.contains_saved_model(path):
+            raise ValueError(
+                f"The {role} path '{path}' is a folder without a SavedModel in "
+                "it (no saved_model.pb). Pass a .keras file or a folder "
+                "written by model.export() or tf.saved_model.save()."
+            )
+        return _load_saved_model(path, role)
+    if not path.endswith((".keras", ".h5")):
+        raise ValueError(
+            f"The {role} path '{path}' is neither a .keras/.h5 file nor a "
+            "SavedModel folder."
+        )
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a bad file.
+        raise ValueError(
+            f"The {role} file '{path}' does not hold a loadable Keras model: "
+            f"{error}"
+        ) from error
+
+
+def _load_saved_model(path, role):
+    loaded = tf.saved_model.load(path)
+    endpoint = "serve" if hasattr(loaded, "serve") else "serving_default"
+    if endpoint == "serve":
+        specs = loaded.serve.input_signature
+    else:
+        signature = loaded.signatures.get("serving_default")
+        if signature is None:
+            raise ValueError(
+                f"The {role} SavedModel '{path}' has neither a `serve` "
+                "function nor a `serving_default` signature to call."
+            )
+        specs = list(signature.structured_input_signature[1].values())
+    if len(specs) != 1:
+        raise ValueError(
+            f"The {role} SavedModel '{path}' takes {len(specs)} inputs; "
+            "only single-input models are supported from SavedModels. Save "
+            "it as .keras instead."
+        )
+    spec = specs[0]
+    inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype.name)
+    layer = keras.layers.TFSMLayer(path, call_endpoint=endpoint, trainable=role != "teacher")
+    outputs = layer(inputs)
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise ValueError(
+                f"The {role} SavedModel '{path}' returns {len(outputs)} "
+                f"outputs ({sorted(outputs)}); expected one logits tensor."
+            )
+        outputs = next(iter(outputs.values()))
+    return keras.Model(inputs, outputs, name=os.path.basename(path.rstrip("/")))
+
+
+def strip_softmax(model):
+    """Returns a copy of `model` that outputs logits instead of probabilities.
+
+    The copy shares no variables with `model` but holds the same weights. A
+    final `Softmax` or `Activation("softmax")` layer is dropped; a final layer
+    with `activation="softmax"` gets a linear activation.
+
+    Args:
+        model: A Sequential or Functional `keras.Model` ending in softmax.
+
+    Returns:
+        A `keras.Model` whose outputs are the pre-softmax logits.
+
+    Example:
+
+    ```python
+    teacher = keras_kd.strip_softmax(keras.saving.load_model("teacher.keras"))
+    ```
+    """
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    last = clone.layers[-1]
+    if isinstance(last, keras.layers.Softmax) or (
+        isinstance(last, keras.layers.Activation)
+        and last.activation is keras.activations.softmax
+    ):
+        if isinstance(clone, keras.Sequential):
+            return keras.Sequential(clone.layers[:-1], name=clone.name)
+        return keras.Model(clone.inputs, last.input, name=clone.name)
+    if getattr(last, "activation", None) is keras.activations.softmax:
+        last.activation = keras.activations.linear
+        return clone
+    raise ValueError(
+        f"The last layer of '{model.name}' ({type(last).__name__}) applies no "
+        "softmax, so there is nothing to strip."
+    )

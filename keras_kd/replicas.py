@@ -1,0 +1,37 @@
+"""Per-replica loss scaling under `tf.distribute`, as Keras losses do it.
+
+Inside a replica context a loss averaged over the local batch is divided by
+the number of replicas, so that the gradients the strategy sums across
+replicas equal the gradient of the mean over the global batch. Metrics are
+updated with the unscaled value.
+"""
+
+import tensorflow as tf
+from keras import ops
+
+
+def num_replicas():
+    """The number of replicas in sync of the current strategy (1 without one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def scale_for_replicas(value):
+    """Divides a per-replica mean by the replica count (a no-op on one device)."""
+    replicas = num_replicas()
+    if replicas > 1:
+        value = ops.multiply(value, ops.cast(1.0 / replicas, value.dtype))
+    return value
+
+
+def unscale_for_replicas(value):
+    """Undoes `scale_for_replicas`, for reporting a loss as a metric."""
+    replicas = num_replicas()
+    if replicas > 1:
+        value = ops.multiply(value, ops.cast(replicas, value.dtype))
+    return value
+
+
+def batch_size(x):
+    """The local batch size of a (possibly nested) input batch."""
+    first = next(t for t in tf.nest.flatten(x) if t is not None)
+    return tf.shape(first)[0]

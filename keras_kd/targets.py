@@ -1,0 +1,49 @@
+"""The packed target that carries labels and teacher logits through `fit()` together."""
+
+import keras
+
+LABELS = "keras_kd_labels"
+TEACHER_LOGITS = "keras_kd_teacher_logits"
+
+
+def pack(labels, teacher_logits):
+    """Bundles labels (or None) with precomputed teacher logits as one target.
+
+    Args:
+        labels: The true labels, or None when training on soft labels alone.
+        teacher_logits: The teacher's logits for the same examples.
+
+    Returns:
+        A dict that `keras.Model.fit` slices, shuffles and batches like any
+        target, and that `unpack` reads back inside the training step.
+    """
+    packed = {TEACHER_LOGITS: teacher_logits}
+    if labels is not None:
+        packed[LABELS] = labels
+    return packed
+
+
+def unpack(y):
+    """Splits a target into `(labels, teacher_logits)`.
+
+    Args:
+        y: A target made by `pack`, or plain labels (or None).
+
+    Returns:
+        `(labels, teacher_logits)`; `teacher_logits` is None for plain labels.
+    """
+    if isinstance(y, dict) and TEACHER_LOGITS in y:
+        return y.get(LABELS), y[TEACHER_LOGITS]
+    return y, None
+
+
+def is_packed(y):
+    """Whether `y` already carries teacher logits."""
+    return isinstance(y, dict) and TEACHER_LOGITS in y
+
+
+def unpack_batch(data):
+    """Splits a batch into `(x, labels, teacher_logits, sample_weight)`."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    labels, teacher_logits = unpack(y)
+    return x, labels, teacher_logits, sample_weight

@@ -1,0 +1,60 @@
+"""Test set-up: two logical CPU devices, seeded runs, a fresh Keras session per test."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Split the CPU into two logical devices before TensorFlow initializes them,
+# so that MirroredStrategy tests run without GPUs (as Keras's own tests do).
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
+    keras.utils.set_random_seed(0)
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from keras_kd.data import load_digits
+
+    return load_digits()
+
+
+@pytest.fixture(scope="session")
+def digits_teacher(digits):
+    """A 2x256 MLP with dropout trained on the digits (about 97% test accuracy)."""
+    keras.utils.set_random_seed(123)
+    teacher = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(10),
+        ],
+        name="digits_teacher",
+    )
+    teacher.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    teacher.fit(digits.x_train, digits.y_train, epochs=40, batch_size=64, verbose=0)
+    accuracy = teacher.evaluate(digits.x_test, digits.y_test, verbose=0)[1]
+    assert accuracy > 0.95, accuracy
+    return teacher

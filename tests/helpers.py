@@ -1,0 +1,29 @@
+"""Tiny models and data shared by the tests."""
+
+import keras
+import numpy as np
+
+
+def tiny_models(inputs=8, classes=3, teacher_width=32, student_width=None, seed=0):
+    """A small teacher and student MLP pair that output logits."""
+    keras.utils.set_random_seed(seed)
+    teacher = keras.Sequential(
+        [
+            keras.Input((inputs,)),
+            keras.layers.Dense(teacher_width, activation="relu"),
+            keras.layers.Dense(classes),
+        ],
+        name="teacher",
+    )
+    hidden = [keras.layers.Dense(student_width, activation="relu")] if student_width else []
+    student = keras.Sequential(
+        [keras.Input((inputs,)), *hidden, keras.layers.Dense(classes)], name="student"
+    )
+    return teacher, student
+
+
+def tiny_data(n=64, inputs=8, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, inputs)).astype("float32")
+    y = rng.integers(0, classes, size=n).astype("int32")
+    return x, y
