@@ -26,7 +26,7 @@ def main(argv=None):
 
     # 1. A large teacher, trained on the labels as usual. It outputs logits.
     teacher = architectures.build("mlp-medium", data.input_shape, data.num_classes, seed=0)
-    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])
+    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     teacher.fit(data.x_train, data.y_train, epochs=epochs, batch_size=64, verbose=0)
 
     # 2. A small student learns from the teacher's softened predictions (90%)

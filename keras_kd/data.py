@@ -2,6 +2,8 @@
 
 import dataclasses
 import hashlib
+import os
+import socket
 
 import numpy as np
 
@@ -64,3 +66,135 @@ def load_digits(test_fraction=0.4, seed=0):
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )
     return Splits("digits", x_train, y_train, x_test, y_test, 10)
+
+
+class DatasetUnavailable(RuntimeError):
+    """A named dataset is neither prepared locally nor downloadable now."""
+
+
+# Where TFDS downloads from; checked before any download is attempted,
+# because offline TFDS retries for many minutes instead of failing.
+_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+
+
+def available_datasets():
+    """Names `load` accepts: "digits" and every TFDS builder."""
+    import tensorflow_datasets as tfds
+
+    return [DEFAULT_DATASET] + list(tfds.list_builders())
+
+
+def load(name=DEFAULT_DATASET, data_dir=None, download=True, seed=0):
+    """Loads a classification dataset by name as in-memory `Splits`.
+
+    "digits" is scikit-learn's, needing no network. Any other name is a
+    TensorFlow Datasets image-classification set (`mnist`, `fashion_mnist`,
+    `cifar10`, ...): read from `data_dir` when prepared there, else
+    downloaded by TFDS if the network is reachable, else refused at once
+    with instructions.
+
+    Args:
+        name: String, "digits" or a TFDS dataset name.
+        data_dir: String or None, the TFDS data folder (TFDS's default,
+            `~/tensorflow_datasets`, when None).
+        download: Boolean, whether an unprepared dataset may be downloaded.
+        seed: Integer, seeds the digits split.
+
+    Returns:
+        A `Splits` with float32 inputs scaled to [0, 1] and int32 labels.
+
+    Raises:
+        ValueError: `name` is unknown (close matches are listed).
+        DatasetUnavailable: not prepared locally and cannot be downloaded.
+
+    Example:
+
+    ```python
+    data = keras_kd.data.load("mnist", data_dir="/data/tfds")
+    ```
+    """
+    if name == DEFAULT_DATASET:
+        return load_digits(seed=seed)
+    return _load_tfds(name, data_dir, download)
+
+
+def _load_tfds(name, data_dir, download):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # TFDS raises its own DatasetNotFoundError.
+        if type(error).__name__ != "DatasetNotFoundError":
+            raise
+        import difflib
+
+        close = difflib.get_close_matches(name, available_datasets(), n=5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown dataset '{name}'.{hint}") from None
+    features = builder.info.features
+    if "label" not in features or not hasattr(features["label"], "num_classes"):
+        raise ValueError(f"'{name}' is not a classification dataset with a 'label' feature.")
+    splits = _read_splits(builder)
+    if splits is None:
+        _prepare(builder, name, data_dir, download)
+        splits = _read_splits(builder)
+    train, test = splits
+    return Splits(name, *train, *test, int(features["label"].num_classes))
+
+
+def _read_splits(builder):
+    """Reads train and test arrays, or returns None if not prepared."""
+    names = list(builder.info.splits.keys()) or ["train", "test"]
+    test_split = next((s for s in ("test", "validation") if s in names), None)
+    try:
+        train = _as_arrays(builder, "train")
+        if test_split is None:
+            x, y = train
+            cut = int(len(x) * 0.8)
+            return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+        return train, _as_arrays(builder, test_split)
+    except AssertionError:  # TFDS: "could not find data in ..."
+        return None
+
+
+def _as_arrays(builder, split):
+    import tensorflow_datasets as tfds
+
+    dataset = builder.as_dataset(split=split, as_supervised=True).batch(4096)
+    batches = list(tfds.as_numpy(dataset))
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    return (images.astype("float32") / scale), np.asarray(labels).astype("int32")
+
+
+def _prepare(builder, name, data_dir, download):
+    folder = data_dir or "~/tensorflow_datasets"
+    how = (
+        f"Prepare it on a machine with network access (python -c \"import "
+        f"tensorflow_datasets as tfds; tfds.builder('{name}', "
+        f"data_dir='{folder}').download_and_prepare()\"), copy the folder "
+        f"'{folder}/{name}' here and pass --data-dir {folder}; or put the "
+        f"files TFDS would download into '{folder}/downloads/manual'."
+    )
+    if not download:
+        raise DatasetUnavailable(f"Dataset '{name}' is not prepared in {folder}. {how}")
+    if not _host_reachable(*_DOWNLOAD_HOST):
+        raise DatasetUnavailable(
+            f"Dataset '{name}' is not prepared in {folder} and its download "
+            f"server ({_DOWNLOAD_HOST[0]}) cannot be reached. {how}"
+        )
+    import tensorflow_datasets as tfds
+
+    manual_dir = os.path.join(os.path.expanduser(folder), "downloads", "manual")
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+    )
+
+
+def _host_reachable(host, port, timeout=3.0):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -9,7 +9,8 @@ def export_saved_model(model, path):
     """Writes `model` as a TF SavedModel folder, replacing `path` atomically.
 
     The folder has a `serve` function and a `serving_default` signature, so
-    `tf.saved_model.load(path).serve(x)` and TF Serving both work. A failed
+    `loaded = tf.saved_model.load(path); loaded.serve(x)` and TF Serving
+    both work (keep `loaded` referenced while calling `serve`). A failed
     export leaves any previous export at `path` untouched.
 
     Args:

@@ -58,3 +58,12 @@ def digits_teacher(digits):
     accuracy = teacher.evaluate(digits.x_test, digits.y_test, verbose=0)[1]
     assert accuracy > 0.95, accuracy
     return teacher
+
+
+def pytest_collection_finish(session):
+    # An empty run proves nothing: fail it loudly instead of pytest's exit 5.
+    if not session.items:
+        raise pytest.UsageError(
+            "No tests were collected or selected. The suite must run at least "
+            "one test; check the test paths, -k and -m options."
+        )

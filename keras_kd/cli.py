@@ -1,0 +1,211 @@
+"""`keras-kd`: the command line, a thin shell over the Python API."""
+
+import argparse
+import os
+import sys
+
+
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _seeds(text):
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got '{text}'") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("needs at least one seed")
+    return seeds
+
+
+def _add_data_options(parser):
+    parser.add_argument("--dataset", default="digits",
+                        help="'digits' (built in, offline) or a TFDS image-classification "
+                             "name such as mnist, fashion_mnist, cifar10 (default: digits)")
+    parser.add_argument("--data-dir", help="TFDS data folder holding prepared datasets")
+
+
+def build_parser():
+    from keras_kd import architectures, tflite
+
+    parser = argparse.ArgumentParser(
+        prog="keras-kd", description="Knowledge distillation for Keras models."
+    )
+    commands = parser.add_subparsers(dest="command")
+
+    distill = commands.add_parser(
+        "distill",
+        help="train a teacher and compare a scratch and a distilled student",
+        description="Train (or reuse) a teacher, train the same student from labels "
+                    "alone and by distillation over several seeds, and report test "
+                    "accuracy, size and latency side by side.",
+    )
+    _add_data_options(distill)
+    arch_names = sorted(architectures.ARCHITECTURES)
+    distill.add_argument("--teacher", help="saved teacher (.keras or SavedModel folder)")
+    distill.add_argument("--student", help="saved initial student (.keras or SavedModel)")
+    distill.add_argument("--teacher-arch", choices=arch_names, help="built-in teacher")
+    distill.add_argument("--student-arch", choices=arch_names, help="built-in student")
+    distill.add_argument("--temperature", type=_positive_float, default=4.0)
+    distill.add_argument("--alpha", type=float, default=0.9,
+                         help="weight of the distillation term, in [0, 1] (default 0.9)")
+    distill.add_argument("--epochs", type=_positive_int, help="student epochs (default: 40 "
+                         "for digits, 10 otherwise)")
+    distill.add_argument("--teacher-epochs", type=_positive_int, help="default: --epochs")
+    distill.add_argument("--batch-size", type=_positive_int, default=64)
+    distill.add_argument("--learning-rate", type=_positive_float, default=3e-3)
+    distill.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    distill.add_argument("--seeds", type=_positive_int,
+                         help="number of student seeds (default: 3 for digits, 1 otherwise)")
+    distill.add_argument("--output", help="output folder (default saved_models/<dataset>_<student>)")
+    distill.add_argument("--overwrite", action="store_true",
+                         help="replace an output folder that holds other files")
+    distill.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model",
+                         help="also convert the student to TFLite and measure it")
+    distill.add_argument("--quantize", choices=tflite.QUANTIZATIONS, default="none",
+                         help="TFLite quantization (with --format tflite)")
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy of a saved model")
+    evaluate.add_argument("path", help=".keras file, SavedModel folder or .tflite file")
+    _add_data_options(evaluate)
+
+    export = commands.add_parser("export", help="export a saved student or distiller")
+    export.add_argument("source", help=".keras file of a student or a Distiller")
+    export.add_argument("path", help="where to write")
+    export.add_argument("--format", choices=("saved_model", "keras", "tflite"),
+                        default="saved_model")
+    export.add_argument("--quantize", choices=tflite.QUANTIZATIONS, default="none")
+    _add_data_options(export)
+    return parser
+
+
+def _settings(args, data):
+    from keras_kd import checks, workflow
+
+    checks.check_alpha(args.alpha)
+    teacher_arch, student_arch = workflow.default_architectures(data.input_shape)
+    digits = data.name == "digits"
+    student_arch = args.student_arch or student_arch
+    student_name = os.path.splitext(os.path.basename(args.student.rstrip("/")))[0] if args.student else student_arch
+    count = args.seeds or (3 if digits else 1)
+    return workflow.Settings(
+        dataset=data.name,
+        data_dir=args.data_dir,
+        teacher=args.teacher,
+        student=args.student,
+        teacher_arch=args.teacher_arch or teacher_arch,
+        student_arch=student_arch,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        epochs=args.epochs or (40 if digits else 10),
+        teacher_epochs=args.teacher_epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seeds=tuple(range(args.seed, args.seed + count)),
+        output=args.output or os.path.join("saved_models", f"{data.name}_{student_name}"),
+        overwrite=args.overwrite,
+        format=args.format,
+        quantize=args.quantize,
+    )
+
+
+def _check_paths(*paths):
+    for path in paths:
+        if path and not os.path.exists(path):
+            raise FileNotFoundError(f"'{path}' does not exist.")
+
+
+def run_distill(args):
+    from keras_kd import checks, data as data_module, workflow
+
+    # Everything that can be checked without training is checked first.
+    checks.check_alpha(args.alpha)
+    _check_paths(args.teacher, args.student)
+    if args.quantize != "none" and args.format != "tflite":
+        raise ValueError("--quantize applies to --format tflite; add --format tflite.")
+    if args.output:
+        workflow.check_output_folder(args.output, args.overwrite)
+    data = data_module.load(args.dataset, data_dir=args.data_dir, seed=args.seed)
+    settings = _settings(args, data)
+    workflow.check_output_folder(settings.output, settings.overwrite)
+    verbose = 1 if sys.stdout.isatty() else 0
+    workflow.distill(settings, data, verbose=verbose)
+
+
+def _load_any(path, role):
+    from keras_kd import Distiller, tflite
+    from keras_kd.models import load_model
+
+    if path.endswith(".tflite"):
+        _check_paths(path)
+        return tflite.TFLiteModel(path)
+    model = load_model(path, role=role)
+    return model.student if isinstance(model, Distiller) else model
+
+
+def run_evaluate(args):
+    from keras_kd import data as data_module, report
+
+    model = _load_any(args.path, "model")
+    data = data_module.load(args.dataset, data_dir=args.data_dir)
+    predict = model if callable(model) and not hasattr(model, "predict") else (
+        lambda b: model(b, training=False)
+    )
+    accuracy = report.accuracy(predict, data.x_test, data.y_test)
+    print(f"{args.path}: test accuracy on {data.name} = {100 * accuracy:.2f}% "
+          f"({len(data.x_test)} examples)")
+
+
+def run_export(args):
+    import tempfile
+
+    from keras_kd import data as data_module, tflite
+    from keras_kd.export import export_saved_model, save_keras
+
+    student = _load_any(args.source, "student")
+    if args.format == "saved_model":
+        export_saved_model(student, args.path)
+    elif args.format == "keras":
+        save_keras(student, args.path)
+    else:
+        representative = None
+        if args.quantize == "int8":
+            representative = data_module.load(args.dataset, data_dir=args.data_dir).x_train
+        with tempfile.TemporaryDirectory() as tmp:
+            export_saved_model(student, os.path.join(tmp, "model"))
+            tflite.convert(os.path.join(tmp, "model"), args.path, args.quantize, representative)
+    print(f"wrote {args.path}")
+
+
+def main(argv=None):
+    """Entry point of the `keras-kd` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_kd.data import DatasetUnavailable
+
+    runners = {"distill": run_distill, "evaluate": run_evaluate, "export": run_export}
+    try:
+        runners[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError, DatasetUnavailable) as error:
+        print(f"keras-kd: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""The main job: train a teacher, a scratch student and a distilled student, and compare them."""
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import sys
+
+import keras
+import numpy as np
+
+from keras_kd import architectures, report, tflite
+from keras_kd.atomic import atomic_path
+from keras_kd.distiller import Distiller
+from keras_kd.export import export_saved_model, save_keras
+from keras_kd.models import load_model
+
+TEACHERS_DIR = os.path.join("saved_models", "teachers")
+
+
+@dataclasses.dataclass
+class Settings:
+    """Everything one `keras-kd distill` run depends on.
+
+    Attributes mirror the command line: `teacher`/`student` are paths to
+    saved models (or None to build `teacher_arch`/`student_arch`), `seeds`
+    lists the seeds of the student runs, `format` is "saved_model" or
+    "tflite", `quantize` a `keras_kd.tflite.QUANTIZATIONS` entry.
+    """
+
+    dataset: str = "digits"
+    data_dir: str = None
+    teacher: str = None
+    student: str = None
+    teacher_arch: str = None
+    student_arch: str = None
+    temperature: float = 4.0
+    alpha: float = 0.9
+    epochs: int = 40
+    teacher_epochs: int = None
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    seeds: tuple = (0, 1, 2)
+    output: str = None
+    overwrite: bool = False
+    format: str = "saved_model"
+    quantize: str = "none"
+
+
+def default_architectures(input_shape):
+    """(teacher, student) architecture names suited to inputs of this shape."""
+    if len(input_shape) >= 2:
+        return "cnn-large", "cnn-small"
+    return "mlp-medium", "mlp-tiny"
+
+
+def weights_fingerprint(model):
+    """A short SHA-256 of a model's weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_output_folder(path, overwrite):
+    """Refuses an output folder that holds something other than a keras-kd run."""
+    if not os.path.exists(path) or overwrite:
+        return
+    if not os.path.isdir(path):
+        raise ValueError(f"--output '{path}' exists and is a file. Pick another path.")
+    entries = os.listdir(path)
+    if entries and "model_card.json" not in entries:
+        raise ValueError(
+            f"--output '{path}' already holds other files ({', '.join(sorted(entries)[:3])}"
+            f"{', ...' if len(entries) > 3 else ''}). Pick another folder or pass --overwrite."
+        )
+
+
+def check_classes(model, num_classes, role):
+    """Raises unless `model` outputs `num_classes` logits."""
+    shape = tuple(model.outputs[0].shape[1:]) if getattr(model, "outputs", None) else None
+    if shape is not None and shape != (num_classes,):
+        raise ValueError(
+            f"The {role} outputs shape {shape} but the dataset has {num_classes} "
+            f"classes: the {role} must output ({num_classes},) logits."
+        )
+
+
+def _log(message):
+    print(f"[keras-kd] {message}", flush=True)
+
+
+def _compile_classifier(model, learning_rate):
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
+def get_teacher(settings, data, verbose):
+    """Loads the given teacher, reuses a cached one, or trains and caches one.
+
+    Returns:
+        `(teacher, description)`.
+    """
+    if settings.teacher:
+        teacher = load_model(settings.teacher, role="teacher")
+        check_classes(teacher, data.num_classes, "teacher")
+        return teacher, settings.teacher
+    epochs = settings.teacher_epochs or settings.epochs
+    name = (
+        f"{data.name}_{settings.teacher_arch}_e{epochs}_b{settings.batch_size}"
+        f"_s{settings.seeds[0]}_{data.fingerprint()[:8]}.keras"
+    )
+    path = os.path.join(TEACHERS_DIR, name)
+    if os.path.exists(path):
+        _log(f"reusing teacher {path}")
+        return load_model(path, role="teacher"), path
+    _log(f"training teacher {settings.teacher_arch} for {epochs} epochs")
+    teacher = architectures.build(
+        settings.teacher_arch, data.input_shape, data.num_classes, seed=settings.seeds[0]
+    )
+    _compile_classifier(teacher, 1e-3)
+    teacher.fit(
+        data.x_train, data.y_train, epochs=epochs, batch_size=settings.batch_size,
+        validation_data=(data.x_test, data.y_test), verbose=verbose,
+    )
+    save_keras(teacher, path)
+    return teacher, path
+
+
+def _student_factory(settings, data):
+    if settings.student:
+        template = load_model(settings.student, role="student")
+        check_classes(template, data.num_classes, "student")
+
+        def from_file(seed):
+            model = keras.models.clone_model(template)
+            model.set_weights(template.get_weights())
+            return model
+
+        return from_file
+    return lambda seed: architectures.build(
+        settings.student_arch, data.input_shape, data.num_classes, seed=seed
+    )
+
+
+def train_students(settings, data, teacher, verbose):
+    """Trains, for each seed, the student from labels alone and by distillation.
+
+    Both runs of a seed start from the same weights and see the same data
+    order; only the loss differs.
+
+    Returns:
+        `(scratch, distilled)`: lists of `(model, history dict)`, one per seed.
+    """
+    make_student = _student_factory(settings, data)
+    scratch, distilled = [], []
+    for seed in settings.seeds:
+        _log(f"seed {seed}: student from labels alone, {settings.epochs} epochs")
+        student = make_student(seed)
+        _compile_classifier(student, settings.learning_rate)
+        keras.utils.set_random_seed(seed)
+        history = student.fit(
+            data.x_train, data.y_train, epochs=settings.epochs,
+            batch_size=settings.batch_size, validation_data=(data.x_test, data.y_test),
+            verbose=verbose,
+        )
+        scratch.append((student, history.history))
+        _log(
+            f"seed {seed}: student distilled at T={settings.temperature}, "
+            f"alpha={settings.alpha}, {settings.epochs} epochs"
+        )
+        student = make_student(seed)
+        distiller = Distiller(
+            student, teacher, temperature=settings.temperature, alpha=settings.alpha
+        )
+        distiller.compile(keras.optimizers.Adam(settings.learning_rate), metrics=["accuracy"])
+        keras.utils.set_random_seed(seed)
+        history = distiller.fit(
+            data.x_train, data.y_train, epochs=settings.epochs,
+            batch_size=settings.batch_size, validation_data=(data.x_test, data.y_test),
+            verbose=verbose,
+        )
+        distilled.append((student, history.history))
+    return scratch, distilled
+
+
+def _test_accuracy(model, data):
+    return report.accuracy(lambda b: model(b, training=False), data.x_test, data.y_test)
+
+
+def distill(settings, data, verbose=0):
+    """Runs the whole comparison and writes every result to `settings.output`.
+
+    The output folder is assembled under a temporary name and moved into
+    place at the end, so an interrupted run leaves no half-written folder.
+
+    Args:
+        settings: A `Settings`.
+        data: A `keras_kd.data.Splits`.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        Dict, the model card that was written (also `model_card.json`).
+    """
+    teacher, teacher_source = get_teacher(settings, data, verbose)
+    scratch, distilled = train_students(settings, data, teacher, verbose)
+    with atomic_path(settings.output) as out:
+        os.makedirs(out)
+        _log("exporting the distilled student and measuring all models")
+        student = distilled[0][0]
+        export_saved_model(student, os.path.join(out, "student"))
+        save_keras(student, os.path.join(out, "student.keras"))
+        rows = [
+            report.measure_saved_model("teacher", teacher, data.x_test, data.y_test),
+            report.measure_saved_model(
+                "scratch student", scratch[0][0], data.x_test, data.y_test,
+                accuracies=[_test_accuracy(m, data) for m, _ in scratch],
+            ),
+            report.measure_saved_model(
+                "distilled student", student, data.x_test, data.y_test,
+                accuracies=[_test_accuracy(m, data) for m, _ in distilled],
+                path=os.path.join(out, "student"),
+            ),
+        ]
+        if settings.format == "tflite":
+            rows.append(_tflite_row(settings, data, out, student))
+        gap = report.gap_closed(rows[0].accuracy, rows[1].accuracy, rows[2].accuracy)
+        table = report.markdown_table(rows)
+        summary = f"Distillation closed {_percent(gap)} of the teacher-vs-scratch accuracy gap."
+        card = _model_card(settings, data, teacher, teacher_source, rows, gap)
+        with open(os.path.join(out, "model_card.json"), "w") as f:
+            json.dump(card, f, indent=2)
+        with open(os.path.join(out, "report.md"), "w") as f:
+            f.write(f"# {data.name}: teacher vs students\n\n{table}\n\n{summary}\n")
+        _plot_curves(scratch, distilled, os.path.join(out, "training_curves.png"))
+        _plot_accuracy_latency(rows, os.path.join(out, "accuracy_vs_latency.png"))
+    print(table)
+    print(summary)
+    _log(f"wrote {settings.output}")
+    return card
+
+
+def _percent(value):
+    return "n/a (the teacher is no better than scratch)" if np.isnan(value) else f"{100 * value:.1f}%"
+
+
+def _tflite_row(settings, data, out, student):
+    path = os.path.join(out, "student.tflite")
+    _log(f"converting to TFLite (quantize={settings.quantize})")
+    tflite.convert(
+        os.path.join(out, "student"), path, settings.quantize, representative_data=data.x_train
+    )
+    model = tflite.TFLiteModel(path)
+    return report.ModelReport(
+        "distilled student",
+        [report.accuracy(model, data.x_test, data.y_test)],
+        student.count_params(),
+        report.folder_size(path),
+        {b: report.latency_ms(model, report._batch(data.x_test, b)) for b in (1, 256)},
+        artifact=f"TFLite ({settings.quantize})",
+    )
+
+
+def _model_card(settings, data, teacher, teacher_source, rows, gap):
+    import tensorflow as tf
+
+    return {
+        "dataset": data.name,
+        "data_fingerprint": data.fingerprint(),
+        "train_examples": int(len(data.x_train)),
+        "test_examples": int(len(data.x_test)),
+        "teacher": teacher_source,
+        "teacher_architecture": settings.teacher_arch if not settings.teacher else teacher.name,
+        "teacher_weights_fingerprint": weights_fingerprint(teacher),
+        "student_architecture": settings.student_arch if not settings.student else settings.student,
+        "temperature": settings.temperature,
+        "alpha": settings.alpha,
+        "epochs": settings.epochs,
+        "teacher_epochs": settings.teacher_epochs or settings.epochs,
+        "batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "seeds": list(settings.seeds),
+        "gap_closed": None if np.isnan(gap) else gap,
+        "models": [
+            {
+                "name": row.name,
+                "artifact": row.artifact,
+                "test_accuracy_mean": row.accuracy,
+                "test_accuracy_std": row.spread,
+                "test_accuracy_per_seed": row.accuracies,
+                "parameters": row.params,
+                "size_bytes": row.size_bytes,
+                "latency_ms": {f"batch_{b}": ms for b, ms in row.latency_ms.items()},
+            }
+            for row in rows
+        ],
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "keras_kd": sys.modules["keras_kd"].__version__,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def _mean_curve(histories, key):
+    curves = [h[key] for h in histories if key in h]
+    return np.mean(curves, axis=0) if curves else None
+
+
+def _plot_curves(scratch, distilled, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scratch_h = [h for _, h in scratch]
+    distilled_h = [h for _, h in distilled]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(_mean_curve(scratch_h, "loss"), label="scratch")
+    axes[0].plot(_mean_curve(distilled_h, "student_loss"), label="distilled")
+    axes[0].set_title("label loss (train)")
+    axes[1].plot(_mean_curve(distilled_h, "distillation_loss"), label="train", color="C1")
+    axes[1].plot(_mean_curve(distilled_h, "val_distillation_loss"), label="test", color="C1", ls="--")
+    axes[1].set_title("distillation loss (distilled student)")
+    axes[2].plot(_mean_curve(scratch_h, "val_accuracy"), label="scratch")
+    axes[2].plot(_mean_curve(distilled_h, "val_accuracy"), label="distilled")
+    axes[2].set_title("test accuracy")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.suptitle(f"mean over {len(scratch)} seed(s)")
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def _plot_accuracy_latency(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for i, row in enumerate(rows):
+        label = row.name if row.artifact == "SavedModel" else f"{row.name} ({row.artifact})"
+        ax.errorbar(row.latency_ms[1], 100 * row.accuracy, yerr=100 * row.spread,
+                    fmt="o", capsize=3, color=f"C{i}", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("batch-1 latency (ms, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def _save_figure(fig, path):
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,191 @@
+"""`keras-kd` end to end on the digits, on mocked TFDS data, and on every bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_kd import cli, tflite
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_distill_on_digits_writes_everything(workdir, capsys):
+    code, out, err = run(
+        ["distill", "--epochs", "2", "--seeds", "2", "--format", "tflite", "--output", "out"],
+        capsys,
+    )
+    assert code == 0, err
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    names = [line.split("|")[1].strip() for line in table[1:]]
+    assert names == ["teacher", "scratch student", "distilled student", "distilled student"]
+    assert "TFLite (none)" in table[-1] and "gap" in out
+    out_dir = workdir / "out"
+    for name in ("student", "student.keras", "student.tflite", "model_card.json", "report.md",
+                 "training_curves.png", "accuracy_vs_latency.png"):
+        assert (out_dir / name).exists(), name
+    card = json.loads((out_dir / "model_card.json").read_text())
+    assert card["dataset"] == "digits" and card["seeds"] == [0, 1]
+    assert card["temperature"] == 4.0 and card["alpha"] == 0.9 and card["epochs"] == 2
+    assert len(card["teacher_weights_fingerprint"]) == 16 and len(card["data_fingerprint"]) == 16
+    assert [m["name"] for m in card["models"]] == names
+    for model in card["models"]:
+        assert 0 <= model["test_accuracy_mean"] <= 1 and model["size_bytes"] > 0
+        assert model["latency_ms"]["batch_1"] > 0 and model["latency_ms"]["batch_256"] > 0
+    assert card["models"][0]["parameters"] > 10 * card["models"][1]["parameters"]
+    assert card["versions"]["tensorflow"] == tf.__version__
+    assert "| teacher |" in (out_dir / "report.md").read_text()
+
+    from keras_kd.data import load_digits
+
+    x = load_digits().x_test
+    student = keras.saving.load_model(out_dir / "student.keras")
+    want = student.predict(x, verbose=0)
+    loaded = tf.saved_model.load(str(out_dir / "student"))
+    served = loaded.serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(served, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tflite.TFLiteModel(out_dir / "student.tflite")(x), want, rtol=1e-4, atol=1e-4)
+    # The per-seed accuracy of the exported student is the one reported.
+    accuracy = (want.argmax(-1) == load_digits().y_test).mean()
+    assert card["models"][2]["test_accuracy_per_seed"][0] == pytest.approx(accuracy)
+
+    # A second run reuses the cached teacher and replaces its own output.
+    code, out, err = run(["distill", "--epochs", "2", "--seeds", "1", "--output", "out"], capsys)
+    assert code == 0, err
+    assert "reusing teacher" in out
+    assert json.loads((out_dir / "model_card.json").read_text())["seeds"] == [0]
+
+
+def test_quantized_tflite_keeps_the_predictions(workdir, capsys):
+    code, _, err = run(
+        ["distill", "--epochs", "3", "--seeds", "1", "--format", "tflite", "--quantize", "int8",
+         "--output", "q"],
+        capsys,
+    )
+    assert code == 0, err
+    from keras_kd.data import load_digits
+
+    x = load_digits().x_test
+    want = keras.saving.load_model(workdir / "q" / "student.keras").predict(x, verbose=0).argmax(-1)
+    got = tflite.TFLiteModel(workdir / "q" / "student.tflite")(x).argmax(-1)
+    assert (got == want).mean() > 0.9
+    assert os.path.getsize(workdir / "q" / "student.tflite") < 10_000
+
+
+def test_tfds_dataset_through_mock_data(workdir, capsys):
+    with tfds.testing.mock_data(num_examples=96):
+        code, out, err = run(
+            ["distill", "--dataset", "mnist", "--epochs", "1", "--teacher-arch", "mlp-small",
+             "--student-arch", "mlp-tiny", "--batch-size", "32"],
+            capsys,
+        )
+    assert code == 0, err
+    card = json.loads((workdir / "saved_models" / "mnist_mlp-tiny" / "model_card.json").read_text())
+    assert card["dataset"] == "mnist" and card["train_examples"] == 96
+    assert card["seeds"] == [0]  # one seed by default beyond digits
+
+
+def test_evaluate_and_export_commands(workdir, capsys):
+    assert run(["distill", "--epochs", "2", "--seeds", "1", "--output", "o"], capsys)[0] == 0
+    code, out, _ = run(["evaluate", "o/student.keras"], capsys)
+    assert code == 0 and "test accuracy on digits" in out
+    code, out, _ = run(["evaluate", "o/student"], capsys)
+    assert code == 0 and "test accuracy on digits" in out
+    for fmt, path in (("tflite", "s.tflite"), ("keras", "s.keras"), ("saved_model", "s_sm")):
+        code, _, err = run(["export", "o/student.keras", path, "--format", fmt], capsys)
+        assert code == 0, err
+        assert (workdir / path).exists()
+    code, out, _ = run(["evaluate", "s.tflite"], capsys)
+    assert code == 0 and "%" in out
+
+
+def assert_clean_failure(code, out, err, pattern, workdir):
+    import re
+
+    assert code != 0
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert re.search(pattern, lines[0]), lines[0]
+    leftovers = [p.name for p in (workdir / "saved_models").rglob("*")] if (workdir / "saved_models").exists() else []
+    assert not [p for p in leftovers if ".tmp-" in p], leftovers
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["distill", "--dataset", "mnst"], r"Unknown dataset 'mnst'.*mnist"),
+        (["distill", "--teacher", "missing.keras"], r"missing.keras' does not exist"),
+        (["distill", "--alpha", "1.5"], r"alpha"),
+    ],
+)
+def test_bad_input_in_process(workdir, capsys, argv, pattern):
+    code, out, err = run(argv, capsys)
+    assert_clean_failure(code, out, err, pattern, workdir)
+
+
+def test_not_a_model(workdir, capsys):
+    (workdir / "junk.keras").write_text("junk")
+    code, out, err = run(["distill", "--teacher", "junk.keras"], capsys)
+    assert_clean_failure(code, out, err, r"does not hold a loadable Keras model", workdir)
+
+
+def test_student_with_the_wrong_class_count(workdir, capsys):
+    student = keras.Sequential([keras.Input((64,)), keras.layers.Dense(3)])
+    student.save(workdir / "three.keras")
+    code, out, err = run(["distill", "--student", "three.keras", "--epochs", "1"], capsys)
+    assert_clean_failure(code, out, err, r"dataset has 10 classes", workdir)
+
+
+def test_output_folder_with_other_files(workdir, capsys):
+    (workdir / "mine").mkdir()
+    (workdir / "mine" / "thesis.tex").write_text("precious")
+    code, out, err = run(["distill", "--output", "mine", "--epochs", "1"], capsys)
+    assert_clean_failure(code, out, err, r"already holds other files.*--overwrite", workdir)
+    assert (workdir / "mine" / "thesis.tex").read_text() == "precious"
+    code, _, err = run(["distill", "--output", "mine", "--epochs", "1", "--seeds", "1", "--overwrite"], capsys)
+    assert code == 0, err
+    assert (workdir / "mine" / "model_card.json").exists()
+
+
+@pytest.mark.parametrize("epochs", ["0", "-3"])
+def test_non_positive_epochs(workdir, capsys, epochs):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["distill", "--epochs", epochs])
+    _, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and "--epochs" in err and "positive" in err
+
+
+def test_offline_tfds_fails_fast_with_instructions(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_kd.cli", "distill", "--dataset", "mnist",
+         "--data-dir", str(tmp_path / "tfds")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )
+    elapsed = time.monotonic() - start
+    assert result.returncode == 2, result.stderr
+    assert elapsed < 30, elapsed
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("keras-kd: error")]
+    assert len(error) == 1, result.stderr
+    assert "not prepared" in error[0] and "--data-dir" in error[0]
+    assert not (tmp_path / "saved_models").exists()
