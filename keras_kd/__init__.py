@@ -12,13 +12,14 @@ if keras.backend.backend() != "tensorflow":
         f"'{keras.backend.backend()}'. Set KERAS_BACKEND=tensorflow."
     )
 
-from keras_kd import architectures, data, losses, report, tflite, workflow  # noqa: E402
+from keras_kd import architectures, augmentation, data, losses, report, tflite, workflow  # noqa: E402
 from keras_kd.atomic import atomic_path  # noqa: E402
 from keras_kd.callbacks import DistillationSchedule, StopOnNaN  # noqa: E402
 from keras_kd.distiller import Distiller  # noqa: E402
 from keras_kd.export import export_saved_model, save_keras  # noqa: E402
 from keras_kd.losses import DistillationLoss, distillation_loss  # noqa: E402
 from keras_kd import checks, targets  # noqa: E402
-from keras_kd.models import load_model, strip_softmax  # noqa: E402
+from keras_kd.models import load_model, strip_softmax, weights_fingerprint  # noqa: E402
+from keras_kd.teacher_cache import TeacherCache  # noqa: E402
 
 __version__ = "0.1.0"

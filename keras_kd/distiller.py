@@ -1,18 +1,22 @@
 """`Distiller`: a `keras.Model` that trains a student on a frozen teacher's soft labels."""
 
+import contextlib
 import os
+import tempfile
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_kd import checks, targets
+from keras_kd import augmentation, checks, targets
 from keras_kd.callbacks import StopOnNaN
 from keras_kd.export import export_saved_model
 from keras_kd.losses import DistillationLoss
 from keras_kd.models import load_model
 from keras_kd.replicas import batch_size, scale_for_replicas, unscale_for_replicas
+from keras_kd.teacher_cache import TeacherCache
 
 # Examples run through both models before training to check their outputs.
 _PROBE_SIZE = 64
@@ -265,10 +269,14 @@ class Distiller(keras.Model):
         outputs of the same shape and not probabilities.
 
         Args:
-            cache_teacher: Boolean. When True (the default) and `x` (and
-                `validation_data`) are in-memory arrays, the teacher's logits
-                are computed once and reused by every epoch. Set False for a
-                teacher that is random in inference mode.
+            cache_teacher: Boolean, a folder, or a `keras_kd.TeacherCache`.
+                When true (the default), the teacher's logits are computed
+                once and reused by every epoch: in memory for arrays, on disk
+                for a `tf.data` pipeline that yields the same data every epoch
+                (in a temporary folder, or the folder or cache given). A
+                pipeline with random augmentation or reshuffling runs the
+                teacher on each batch instead, with a warning. False always
+                runs the teacher per batch.
 
         Returns:
             A `keras.callbacks.History`.
@@ -276,39 +284,74 @@ class Distiller(keras.Model):
         self._check_data(x, y)
         if validation_data is not None:
             self._check_data(*_split_validation(validation_data)[:2])
-        if cache_teacher and class_weight is None:
-            if _in_memory(x) and not targets.is_packed(y):
-                y = targets.pack(y, self.teacher_logits(x, batch_size))
-            if validation_data is not None:
-                validation_data = self._cache_validation(
-                    validation_data, validation_batch_size or batch_size
-                )
-        callbacks = list(callbacks or []) + [StopOnNaN()]
-        return super().fit(
-            x=x,
-            y=y,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=callbacks,
-            validation_split=validation_split,
-            validation_data=validation_data,
-            shuffle=shuffle,
-            class_weight=class_weight,
-            sample_weight=sample_weight,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps,
-            validation_batch_size=validation_batch_size,
-            validation_freq=validation_freq,
-        )
+        _warn_about_random_layers(self.student)
+        with contextlib.ExitStack() as stack:
+            if cache_teacher and class_weight is None:
+                cache = self._cache_for(cache_teacher, epochs - initial_epoch, stack)
+                x, y = self._attach_teacher_logits(x, y, batch_size, cache)
+                if validation_data is not None:
+                    vx, vy, vsw = _split_validation(validation_data)
+                    vx, vy = self._attach_teacher_logits(
+                        vx, vy, validation_batch_size or batch_size, cache
+                    )
+                    validation_data = vx if vy is None else (
+                        (vx, vy) if vsw is None else (vx, vy, vsw)
+                    )
+            callbacks = list(callbacks or []) + [StopOnNaN()]
+            return super().fit(
+                x=x,
+                y=y,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=callbacks,
+                validation_split=validation_split,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                class_weight=class_weight,
+                sample_weight=sample_weight,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
+                validation_batch_size=validation_batch_size,
+                validation_freq=validation_freq,
+            )
 
-    def _cache_validation(self, validation_data, batch_size):
-        x, y, sample_weight = _split_validation(validation_data)
-        if not _in_memory(x) or targets.is_packed(y):
-            return validation_data
-        y = targets.pack(y, self.teacher_logits(x, batch_size))
-        return (x, y) if sample_weight is None else (x, y, sample_weight)
+    def _cache_for(self, cache_teacher, epochs, stack):
+        """The `TeacherCache` that datasets use, or None to run the teacher per batch."""
+        if isinstance(cache_teacher, TeacherCache):
+            if cache_teacher.teacher is not self.teacher:
+                raise ValueError("`cache_teacher` is a TeacherCache of another teacher.")
+            return cache_teacher
+        if isinstance(cache_teacher, (str, os.PathLike)):
+            return TeacherCache(self.teacher, cache_teacher)
+        if epochs > 1:  # One epoch runs the teacher once either way.
+            return TeacherCache(
+                self.teacher, stack.enter_context(tempfile.TemporaryDirectory(prefix="keras_kd_"))
+            )
+        return None
+
+    def _attach_teacher_logits(self, x, y, batch_size, cache):
+        """Precomputes the teacher's logits for arrays or a deterministic dataset."""
+        if _in_memory(x):
+            if targets.is_packed(y):
+                return x, y
+            return x, targets.pack(y, self.teacher_logits(x, batch_size))
+        if not isinstance(x, tf.data.Dataset) or cache is None or _is_packed_dataset(x):
+            return x, y
+        if x.cardinality() == tf.data.INFINITE_CARDINALITY:
+            return x, y
+        reasons = augmentation.pipeline_randomness(x)
+        if reasons:
+            warnings.warn(
+                "The input pipeline yields different data every epoch "
+                f"({', '.join(reasons)}), so the teacher runs on every batch "
+                "to see the same view as the student. Pass cache_teacher=False "
+                "to silence this.",
+                stacklevel=3,
+            )
+            return x, y
+        return cache.attach(x), y
 
     def _check_data(self, x, y):
         """Runs both models on a few examples and checks outputs and labels."""
@@ -391,6 +434,22 @@ def _in_memory(x):
     return bool(leaves) and all(
         isinstance(leaf, (np.ndarray, tf.Tensor)) for leaf in leaves
     )
+
+
+def _is_packed_dataset(dataset):
+    spec = dataset.element_spec
+    return isinstance(spec, tuple) and len(spec) > 1 and targets.is_packed(spec[1])
+
+
+def _warn_about_random_layers(student):
+    names = augmentation.random_layers(student)
+    if names:
+        warnings.warn(
+            f"The student has random layers ({', '.join(names)}) that change "
+            "its inputs in training, but the teacher sees them unchanged. Move "
+            "augmentation into the input pipeline so both see the same view.",
+            stacklevel=3,
+        )
 
 
 def _split_validation(validation_data):

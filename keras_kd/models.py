@@ -1,8 +1,10 @@
 """Loading saved models from disk and turning softmax models into logit models."""
 
+import hashlib
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -129,3 +131,11 @@ def strip_softmax(model):
         f"The last layer of '{model.name}' ({type(last).__name__}) applies no "
         "softmax, so there is nothing to strip."
     )
+
+
+def weights_fingerprint(model):
+    """A short SHA-256 of a model's weights: equal weights, equal fingerprint."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]

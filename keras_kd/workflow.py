@@ -1,7 +1,6 @@
 """The main job: train a teacher, a scratch student and a distilled student, and compare them."""
 
 import dataclasses
-import hashlib
 import json
 import os
 import platform
@@ -14,7 +13,7 @@ from keras_kd import architectures, report, tflite
 from keras_kd.atomic import atomic_path
 from keras_kd.distiller import Distiller
 from keras_kd.export import export_saved_model, save_keras
-from keras_kd.models import load_model
+from keras_kd.models import load_model, weights_fingerprint
 
 TEACHERS_DIR = os.path.join("saved_models", "teachers")
 
@@ -53,14 +52,6 @@ def default_architectures(input_shape):
     if len(input_shape) >= 2:
         return "cnn-large", "cnn-small"
     return "mlp-medium", "mlp-tiny"
-
-
-def weights_fingerprint(model):
-    """A short SHA-256 of a model's weights."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def check_output_folder(path, overwrite):

@@ -1,0 +1,281 @@
+"""`TeacherCache`: same training as running the teacher, bounded memory, stale and broken entries."""
+
+import os
+import tracemalloc
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_kd
+from keras_kd import augmentation
+from keras_kd.teacher_cache import reconstruct_top_k
+from helpers import tiny_data, tiny_models
+from test_distiller import CountingTeacher
+
+
+def batches(x, y, batch_size=16):
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+def train(dataset, cache_teacher, epochs=3, seed=4):
+    teacher, student = tiny_models(student_width=8, seed=seed)
+    distiller = keras_kd.Distiller(student, teacher, temperature=3.0, alpha=0.8)
+    distiller.compile(keras.optimizers.SGD(0.1), metrics=["accuracy"])
+    if cache_teacher == "explicit":
+        cache_teacher = keras_kd.TeacherCache(teacher, dataset.cache_dir)
+    history = distiller.fit(dataset.data, epochs=epochs, verbose=0, cache_teacher=cache_teacher)
+    return student.get_weights(), history.history
+
+
+class Data:
+    def __init__(self, data, cache_dir=None):
+        self.data, self.cache_dir = data, cache_dir
+
+
+def test_cached_dataset_trains_exactly_like_the_online_teacher(tmp_path):
+    x, y = tiny_data(n=80)
+    online, h_online = train(Data(batches(x, y)), cache_teacher=False)
+    for mode in (True, "explicit", str(tmp_path / "folder")):
+        cached, h_cached = train(Data(batches(x, y), str(tmp_path / "explicit")), cache_teacher=mode)
+        for a, b in zip(online, cached):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+        np.testing.assert_allclose(h_online["loss"], h_cached["loss"], rtol=1e-6)
+
+
+def test_the_teacher_sees_each_example_once(tmp_path):
+    teacher, student = tiny_models()
+    x, y = tiny_data(n=64)
+    counting = CountingTeacher(teacher)
+    counting(x[:1])
+    cache = keras_kd.TeacherCache(counting, tmp_path)
+    distiller = keras_kd.Distiller(student, counting)
+    distiller.compile("sgd")
+    train_ds = batches(x, y)
+    before = int(counting.seen.numpy())
+    distiller.fit(train_ds, epochs=4, verbose=0, cache_teacher=cache)
+    probe = 16  # the input check runs both models on one batch
+    assert int(counting.seen.numpy()) - before == 64 + probe
+
+
+def test_a_second_fit_reuses_the_entry(tmp_path):
+    teacher, student = tiny_models()
+    x, y = tiny_data(n=64)
+    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    distiller = keras_kd.Distiller(student, teacher)
+    distiller.compile("sgd")
+    distiller.fit(batches(x, y), epochs=2, verbose=0, cache_teacher=cache)
+    (entry,) = entry_dirs(tmp_path)
+    written = os.path.getmtime(tmp_path / entry / "logits.bin")
+    distiller.fit(batches(x, y), epochs=2, verbose=0, cache_teacher=cache)
+    assert entry_dirs(tmp_path) == [entry]
+    assert os.path.getmtime(tmp_path / entry / "logits.bin") == written
+
+
+def test_random_pipelines_run_the_teacher_per_batch(tmp_path):
+    teacher, student = tiny_models()
+    x, y = tiny_data(n=64)
+    counting = CountingTeacher(teacher)
+    counting(x[:1])
+    augmented = tf.data.Dataset.from_tensor_slices((x, y)).map(
+        lambda a, b: (a + tf.random.normal(tf.shape(a), stddev=0.1), b)
+    ).batch(16)
+    distiller = keras_kd.Distiller(student, counting)
+    distiller.compile("sgd")
+    before = int(counting.seen.numpy())
+    with pytest.warns(UserWarning, match=r"RandomStandardNormal.*teacher runs on every batch"):
+        distiller.fit(augmented, epochs=3, verbose=0)
+    assert int(counting.seen.numpy()) - before == 3 * 64 + 16
+    with pytest.raises(ValueError, match="different data every epoch"):
+        keras_kd.TeacherCache(teacher, tmp_path).attach(augmented)
+
+
+def test_pipeline_randomness_detection():
+    x, y = tiny_data(n=8)
+    base = tf.data.Dataset.from_tensor_slices((x, y))
+    flip = keras.layers.RandomFlip("horizontal")
+    generator = tf.random.Generator.from_seed(1)
+    random = {
+        "normal": base.map(lambda a, b: (a + tf.random.normal(tf.shape(a)), b)),
+        "uniform": base.map(lambda a, b: (a * tf.random.uniform(()), b)),
+        "keras_layer": base.batch(2).map(
+            lambda a, b: (flip(tf.reshape(a, (-1, 2, 4, 1)), training=True), b)
+        ),
+        "generator": base.map(lambda a, b: (a + generator.normal(tf.shape(a)), b)),
+        "reshuffle": base.shuffle(8),
+        "python": tf.data.Dataset.from_generator(
+            lambda: iter([(x[0], y[0])]),
+            output_signature=(tf.TensorSpec((8,)), tf.TensorSpec((), tf.int32)),
+        ),
+    }
+    deterministic = {
+        "plain": base.batch(4),
+        "fixed_shuffle": base.shuffle(8, seed=3, reshuffle_each_iteration=False),
+        "stateless": base.map(lambda a, b: (a + tf.random.stateless_normal((8,), seed=[1, 2]), b)),
+        "cached_map": base.map(lambda a, b: (a * 2.0, b)).cache(),
+    }
+    for name, dataset in random.items():
+        assert augmentation.pipeline_randomness(dataset), name
+    for name, dataset in deterministic.items():
+        assert augmentation.pipeline_randomness(dataset) == [], name
+
+
+def test_random_layers_in_the_student_are_flagged():
+    teacher, _ = tiny_models(inputs=16)
+    student = keras.Sequential([
+        keras.Input((4, 4, 1)), keras.layers.RandomFlip(), keras.layers.Flatten(), keras.layers.Dense(3),
+    ])
+    teacher = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), teacher])
+    distiller = keras_kd.Distiller(student, teacher)
+    distiller.compile("sgd")
+    x = np.random.default_rng(0).normal(size=(8, 4, 4, 1)).astype("float32")
+    with pytest.warns(UserWarning, match="random layers"):
+        distiller.fit(x, np.zeros(8, "int32"), verbose=0)
+
+
+def entry_dirs(root):
+    return sorted(p for p in os.listdir(root) if not p.startswith("."))
+
+
+def test_a_changed_teacher_gets_a_new_entry(tmp_path):
+    teacher, _ = tiny_models()
+    x, y = tiny_data(n=32)
+    dataset = batches(x, y)
+    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    first = [b[1][keras_kd.targets.TEACHER_LOGITS].numpy() for b in cache.attach(dataset)]
+    teacher.set_weights([w + 0.5 for w in teacher.get_weights()])
+    second = [b[1][keras_kd.targets.TEACHER_LOGITS].numpy() for b in cache.attach(dataset)]
+    assert len(entry_dirs(tmp_path)) == 2
+    np.testing.assert_allclose(np.concatenate(second), teacher.predict(x, verbose=0), atol=1e-5)
+    assert not np.allclose(np.concatenate(first), np.concatenate(second))
+    # Different data, same teacher: a third entry.
+    cache.attach(batches(x + 1, y))
+    assert len(entry_dirs(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "meta"])
+def test_corrupt_or_truncated_entries_are_rebuilt(tmp_path, damage):
+    teacher, _ = tiny_models()
+    x, y = tiny_data(n=32)
+    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    cache.attach(batches(x, y))
+    (entry,) = entry_dirs(tmp_path)
+    logits_file = tmp_path / entry / "logits.bin"
+    data = bytearray(logits_file.read_bytes())
+    if damage == "truncate":
+        logits_file.write_bytes(bytes(data[:-7]))
+    elif damage == "flip":
+        data[10] ^= 0xFF
+        logits_file.write_bytes(bytes(data))
+    else:
+        (tmp_path / entry / "meta.json").write_text("{not json")
+    with pytest.warns(UserWarning, match="corrupt or truncated.*rebuilding"):
+        attached = cache.attach(batches(x, y))
+    got = np.concatenate([b[1][keras_kd.targets.TEACHER_LOGITS].numpy() for b in attached])
+    np.testing.assert_allclose(got, teacher.predict(x, verbose=0), atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache.attach(batches(x, y))  # intact again: no warning
+
+
+def test_streams_in_bounded_memory(tmp_path):
+    """A cache 10x larger than the memory budget is written and read in chunks."""
+    keras.utils.set_random_seed(0)
+    classes, n, budget = 100, 25_000, 1_000_000  # 10 MB of float32 logits
+    teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(classes)])
+    x = tf.data.Dataset.range(n).map(lambda i: tf.fill((4,), tf.cast(i % 7, tf.float32))).batch(500)
+    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    tracemalloc.start()
+    attached = cache.attach(x)
+    _, build_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    total, count = 0.0, 0
+    for _, target in attached:
+        logits = target[keras_kd.targets.TEACHER_LOGITS].numpy()
+        total += float(logits[:, 0].sum())
+        count += len(logits)
+    _, read_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    (entry,) = entry_dirs(tmp_path)
+    assert os.path.getsize(tmp_path / entry / "logits.bin") == n * classes * 4 >= 10 * budget
+    assert count == n
+    assert build_peak < budget and read_peak < budget, (build_peak, read_peak)
+
+
+def test_float16_and_top_k_storage(tmp_path):
+    rng = np.random.default_rng(5)
+    keras.utils.set_random_seed(5)
+    teacher = keras.Sequential([keras.Input((6,)), keras.layers.Dense(20, kernel_initializer=keras.initializers.RandomNormal(stddev=2.0))])
+    x = rng.normal(size=(50, 6)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(x)  # unbatched, no labels
+    want = teacher.predict(x, verbose=0)
+    sizes = {}
+    for dtype, top_k in (("float32", None), ("float16", None), ("float16", 5)):
+        cache = keras_kd.TeacherCache(teacher, tmp_path / f"{dtype}{top_k}", dtype=dtype, top_k=top_k)
+        got = np.stack([t[keras_kd.targets.TEACHER_LOGITS].numpy() for _, t in cache.attach(dataset)])
+        (entry,) = entry_dirs(tmp_path / f"{dtype}{top_k}")
+        sizes[(dtype, top_k)] = os.path.getsize(tmp_path / f"{dtype}{top_k}" / entry / "logits.bin")
+        probs_want = tf.nn.softmax(want).numpy()
+        probs_got = tf.nn.softmax(got).numpy()
+        if top_k is None:
+            np.testing.assert_allclose(got, want, rtol=1e-3 if dtype == "float16" else 1e-6, atol=1e-2 if dtype == "float16" else 1e-6)
+        else:
+            top = np.argsort(-want, axis=1)[:, :top_k]
+            # Top-k probabilities survive up to float16 rounding of logits
+            # near 10 (steps of 0.008, so probabilities move by up to ~0.003).
+            np.testing.assert_allclose(
+                np.take_along_axis(probs_got, top, 1), np.take_along_axis(probs_want, top, 1), atol=5e-3
+            )
+            rest = np.ones_like(want, bool)
+            np.put_along_axis(rest, top, False, 1)
+            rest_probs = probs_got[rest].reshape(50, -1)
+            np.testing.assert_allclose(rest_probs, rest_probs[:, :1].repeat(15, 1), rtol=1e-4)
+            np.testing.assert_allclose(probs_got.sum(1), 1.0, atol=1e-5)
+    assert sizes[("float16", None)] == sizes[("float32", None)] // 2
+    assert sizes[("float16", 5)] == 50 * (5 * 2 + 5 * 4 + 4) < sizes[("float16", None)]
+
+
+def test_reconstruct_top_k_matches_numpy():
+    logits = np.array([[3.0, 1.0, 0.5, -2.0, 0.0]], "float32")
+    lse = np.log(np.exp(logits).sum(-1))
+    got = reconstruct_top_k(np.array([[3.0, 1.0]]), np.array([[0, 1]]), lse, 5).numpy()
+    p = np.exp(logits - lse[:, None])
+    rest = (1 - p[0, 0] - p[0, 1]) / 3
+    want = np.array([[3.0, 1.0, *(np.log(rest) + lse) * np.ones(3)]])
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_unbatched_cache_can_be_shuffled_and_batched_afterwards(tmp_path):
+    teacher, student = tiny_models(student_width=8)
+    x, y = tiny_data(n=64)
+    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    attached = cache.attach(tf.data.Dataset.from_tensor_slices((x, y)))
+    train_ds = attached.shuffle(64, seed=0).batch(16)
+    distiller = keras_kd.Distiller(student, teacher)
+    distiller.compile("sgd")
+    history = distiller.fit(train_ds, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    for features, target in attached.take(5):
+        np.testing.assert_allclose(
+            target[keras_kd.targets.TEACHER_LOGITS].numpy(),
+            teacher(features[None], training=False).numpy()[0],
+            atol=1e-5,
+        )
+
+
+def test_unsuitable_datasets_are_refused(tmp_path):
+    teacher, _ = tiny_models()
+    x, y = tiny_data(n=40)
+    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    with pytest.raises(ValueError, match="infinite"):
+        cache.attach(batches(x, y).repeat())
+    uneven = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).concatenate(
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    )
+    with pytest.raises(ValueError, match="batches of one size"):
+        cache.attach(uneven)
+    assert entry_dirs(tmp_path) == []  # nothing half-written left behind
+    with pytest.raises(ValueError, match="dtype"):
+        keras_kd.TeacherCache(teacher, tmp_path, dtype="int8")
