@@ -20,6 +20,6 @@ from keras_kd.export import export_saved_model, save_keras  # noqa: E402
 from keras_kd.losses import DistillationLoss, distillation_loss  # noqa: E402
 from keras_kd import checks, targets  # noqa: E402
 from keras_kd.models import load_model, strip_softmax, weights_fingerprint  # noqa: E402
-from keras_kd.teacher_cache import TeacherCache  # noqa: E402
+from keras_kd.teacher_cache import RandomPipelineError, TeacherCache  # noqa: E402
 
 __version__ = "0.1.0"

@@ -40,8 +40,12 @@ def pipeline_randomness(dataset):
         print("teacher outputs cannot be cached; the teacher runs per batch")
     ```
     """
+    return _randomness(_graph(dataset))
+
+
+def _randomness(graph):
     reasons = set()
-    for node in _nodes(_graph(dataset)):
+    for node in _nodes(graph):
         if node.op.startswith("Shuffle") and node.attr["reshuffle_each_iteration"].b:
             reasons.add(f"{node.op} (reshuffle_each_iteration=True)")
         elif node.op in _STATEFUL_OPS or node.op.startswith(_STATEFUL_PREFIXES):
@@ -55,7 +59,16 @@ def pipeline_fingerprint(dataset):
     Covers sources (file names, in-memory tensors), transformations and their
     functions; leaves out the per-process names TF gives each dataset.
     """
+    return _fingerprint(_graph(dataset))
+
+
+def inspect_pipeline(dataset):
+    """`(pipeline_randomness, pipeline_fingerprint)` from one look at the graph."""
     graph = _graph(dataset)
+    return _randomness(graph), _fingerprint(graph)
+
+
+def _fingerprint(graph):
     for node in _nodes(graph):
         if "metadata" in node.attr:
             del node.attr["metadata"]

@@ -38,32 +38,31 @@ class DistillationSchedule(keras.callbacks.Callback):
             self.model.alpha = self.alpha(epoch)
 
 
-class StopOnNaN(keras.callbacks.Callback):
-    """Raises `FloatingPointError` as soon as the training loss is NaN or inf.
+NAN_MARKER = "keras_kd: the training loss is NaN or infinite"
 
-    Unlike `keras.callbacks.TerminateOnNaN`, which only stops quietly, this
-    makes `fit()` fail with a message, so a broken student is never mistaken
-    for a trained one. The Distiller adds it to every `fit()`.
+
+def nan_message(epoch):
+    """The error raised when training produced a NaN or infinite loss."""
+    return (
+        f"The training loss became NaN or infinite in epoch {epoch + 1}; "
+        "training stopped. Usual causes: a learning rate that is too high, "
+        "inputs with NaN/inf, or float16 overflow (use a mixed precision "
+        "policy rather than float16 models)."
+    )
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Raises `FloatingPointError` at the end of an epoch whose loss is NaN or inf.
+
+    Unlike `keras.callbacks.TerminateOnNaN`, which stops quietly, this makes
+    `fit()` fail with a message. It reads only the epoch's logs, which are on
+    the host already, so it never stalls training. The Distiller adds it to
+    every `fit()`, on top of its in-graph check of each step (which XLA
+    compiles away).
     """
 
-    def __init__(self):
-        super().__init__()
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
+    def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is None:
-            return
-        loss = float(loss)
-        if not math.isfinite(loss):
+        if loss is not None and not math.isfinite(float(loss)):
             self.model.stop_training = True
-            raise FloatingPointError(
-                f"The training loss became {loss} at epoch {self._epoch + 1}, "
-                f"batch {batch + 1}; training stopped. Usual causes: a "
-                "learning rate that is too high, inputs with NaN/inf, or "
-                "float16 overflow (use a mixed precision policy rather than "
-                "float16 models). The student's weights are no longer usable."
-            )
+            raise FloatingPointError(nan_message(epoch))

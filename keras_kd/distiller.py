@@ -11,12 +11,12 @@ import tensorflow as tf
 from keras import ops
 
 from keras_kd import augmentation, checks, targets
-from keras_kd.callbacks import StopOnNaN
+from keras_kd.callbacks import NAN_MARKER, StopOnNaN, nan_message
 from keras_kd.export import export_saved_model
 from keras_kd.losses import DistillationLoss
 from keras_kd.models import load_model
 from keras_kd.replicas import batch_size, scale_for_replicas, unscale_for_replicas
-from keras_kd.teacher_cache import TeacherCache
+from keras_kd.teacher_cache import RandomPipelineError, TeacherCache
 
 # Examples run through both models before training to check their outputs.
 _PROBE_SIZE = 64
@@ -90,6 +90,7 @@ class Distiller(keras.Model):
             checks.check_alpha(alpha), dtype="float32", trainable=False, name="alpha"
         )
         self.distillation_loss_fn = DistillationLoss(temperature=self._temperature)
+        self._teacher_fn = None
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         if student.built and teacher.built:
@@ -139,16 +140,28 @@ class Distiller(keras.Model):
         return self.student(inputs, training=training)
 
     def teacher_logits(self, x, batch_size=None):
-        """Runs the teacher in inference mode over `x`; returns its logits.
+        """Runs the teacher in inference mode over in-memory `x`; returns its logits.
 
         Args:
-            x: Inputs the teacher accepts (arrays or a dataset).
+            x: Arrays (or a nested structure of arrays) the teacher accepts.
             batch_size: Integer, defaults to 256.
 
         Returns:
-            NumPy array of teacher logits.
+            NumPy array of teacher logits, one row per example.
         """
-        return self.teacher.predict(x, batch_size=batch_size or 256, verbose=0)
+        batch_size = batch_size or 256
+        if self._teacher_fn is None:
+            teacher = self.teacher
+            self._teacher_fn = tf.function(
+                lambda batch: teacher(batch, training=False), reduce_retracing=True
+            )
+        count = len(keras.tree.flatten(x)[0])
+        return np.concatenate([
+            np.asarray(self._teacher_fn(
+                keras.tree.map_structure(lambda a: a[i : i + batch_size], x)
+            ))
+            for i in range(0, count, batch_size)
+        ])
 
     def _with_teacher_logits(self, x, y):
         """Packs the teacher's logits into the target unless already there."""
@@ -164,6 +177,8 @@ class Distiller(keras.Model):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+            # Fails the step before its update, without a host round trip.
+            loss = tf.debugging.check_numerics(loss, NAN_MARKER)
             self._loss_tracker.update_state(
                 unscale_for_replicas(loss), sample_weight=batch_size(x)
             )
@@ -297,25 +312,34 @@ class Distiller(keras.Model):
                     validation_data = vx if vy is None else (
                         (vx, vy) if vsw is None else (vx, vy, vsw)
                     )
-            callbacks = list(callbacks or []) + [StopOnNaN()]
-            return super().fit(
-                x=x,
-                y=y,
-                batch_size=batch_size,
-                epochs=epochs,
-                verbose=verbose,
-                callbacks=callbacks,
-                validation_split=validation_split,
-                validation_data=validation_data,
-                shuffle=shuffle,
-                class_weight=class_weight,
-                sample_weight=sample_weight,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps_per_epoch,
-                validation_steps=validation_steps,
-                validation_batch_size=validation_batch_size,
-                validation_freq=validation_freq,
-            )
+            tracker = _EpochTracker()
+            callbacks = list(callbacks or []) + [StopOnNaN(), tracker]
+            try:
+                return super().fit(
+                    x=x,
+                    y=y,
+                    batch_size=batch_size,
+                    epochs=epochs,
+                    verbose=verbose,
+                    callbacks=callbacks,
+                    validation_split=validation_split,
+                    validation_data=validation_data,
+                    shuffle=shuffle,
+                    class_weight=class_weight,
+                    sample_weight=sample_weight,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=steps_per_epoch,
+                    validation_steps=validation_steps,
+                    validation_batch_size=validation_batch_size,
+                    validation_freq=validation_freq,
+                )
+            except tf.errors.InvalidArgumentError as error:
+                if NAN_MARKER not in str(error):
+                    raise
+                raise FloatingPointError(
+                    nan_message(tracker.epoch)
+                    + " The step that produced it was not applied."
+                ) from None
 
     def _cache_for(self, cache_teacher, epochs, stack):
         """The `TeacherCache` that datasets use, or None to run the teacher per batch."""
@@ -341,17 +365,17 @@ class Distiller(keras.Model):
             return x, y
         if x.cardinality() == tf.data.INFINITE_CARDINALITY:
             return x, y
-        reasons = augmentation.pipeline_randomness(x)
-        if reasons:
+        try:
+            return cache.attach(x), y
+        except RandomPipelineError as error:
             warnings.warn(
                 "The input pipeline yields different data every epoch "
-                f"({', '.join(reasons)}), so the teacher runs on every batch "
-                "to see the same view as the student. Pass cache_teacher=False "
-                "to silence this.",
+                f"({', '.join(error.reasons)}), so the teacher runs on every "
+                "batch to see the same view as the student. Pass "
+                "cache_teacher=False to silence this.",
                 stacklevel=3,
             )
             return x, y
-        return cache.attach(x), y
 
     def _check_data(self, x, y):
         """Runs both models on a few examples and checks outputs and labels."""
@@ -434,6 +458,15 @@ def _in_memory(x):
     return bool(leaves) and all(
         isinstance(leaf, (np.ndarray, tf.Tensor)) for leaf in leaves
     )
+
+
+class _EpochTracker(keras.callbacks.Callback):
+    """Remembers the current epoch, for error messages."""
+
+    epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
 
 def _is_packed_dataset(dataset):

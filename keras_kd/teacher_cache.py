@@ -46,6 +46,24 @@ def reconstruct_top_k(values, indices, log_normalizer, num_classes):
     return fill[:, None] + tf.reduce_sum(hot * (values - fill[:, None])[..., None], axis=1)
 
 
+class RandomPipelineError(ValueError):
+    """The pipeline yields different data every epoch, so it cannot be cached.
+
+    Attributes:
+        reasons: List of strings, what makes it random.
+    """
+
+    def __init__(self, reasons):
+        self.reasons = reasons
+        super().__init__(
+            "This input pipeline yields different data every epoch "
+            f"({', '.join(reasons)}), so cached teacher logits would not "
+            "match what the student sees. Pass it to fit() uncached (the "
+            "teacher then runs on each batch), or attach the cache before "
+            "shuffling or augmenting."
+        )
+
+
 class TeacherCache:
     """Teacher logits computed once per dataset and streamed from disk.
 
@@ -101,22 +119,20 @@ class TeacherCache:
         Returns:
             A `tf.data.Dataset` of the same elements whose target is
             `keras_kd.targets.pack(y, teacher_logits)`.
+
+        Raises:
+            RandomPipelineError: the pipeline changes from epoch to epoch.
+            ValueError: the pipeline is infinite, or its batches vary in size.
         """
         if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
             raise ValueError(
                 "Cannot cache an infinite dataset: attach the cache before "
                 "`.repeat()`, then repeat the attached dataset."
             )
-        reasons = augmentation.pipeline_randomness(dataset)
+        reasons, pipeline = augmentation.inspect_pipeline(dataset)
         if reasons:
-            raise ValueError(
-                "This input pipeline yields different data every epoch "
-                f"({', '.join(reasons)}), so cached teacher logits would not "
-                "match what the student sees. Pass it to fit() uncached (the "
-                "teacher then runs on each batch), or attach the cache before "
-                "shuffling or augmenting."
-            )
-        entry = os.path.join(self.directory, self.key(dataset))
+            raise RandomPipelineError(reasons)
+        entry = os.path.join(self.directory, self._key(dataset, pipeline))
         meta = self._open(entry)
         if meta is None:
             meta = self._build(dataset, entry)
@@ -124,9 +140,12 @@ class TeacherCache:
 
     def key(self, dataset):
         """The entry name for `dataset`: a hash of teacher, pipeline and format."""
+        return self._key(dataset, augmentation.pipeline_fingerprint(dataset))
+
+    def _key(self, dataset, pipeline):
         digest = hashlib.sha256()
         digest.update(weights_fingerprint(self.teacher).encode())
-        digest.update(augmentation.pipeline_fingerprint(dataset).encode())
+        digest.update(pipeline.encode())
         for batch in dataset.take(1):
             for leaf in tf.nest.flatten(batch):
                 digest.update(np.asarray(leaf).tobytes())
