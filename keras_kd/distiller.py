@@ -186,7 +186,7 @@ class Distiller(keras.Model):
         variables = self.student.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return self._replica_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -196,7 +196,15 @@ class Distiller(keras.Model):
         self._loss_tracker.update_state(
             unscale_for_replicas(loss), sample_weight=batch_size(x)
         )
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return self._replica_logs(self.compute_metrics(x, y, y_pred, sample_weight))
+
+    def _replica_logs(self, logs):
+        # Across workers Keras reduces each step output with
+        # strategy.reduce("MEAN", v, axis=0), which fails on scalars
+        # (keras-team/keras#20585); a length-1 axis makes it the plain mean.
+        if not _multi_worker(self.distribute_strategy):
+            return logs
+        return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -341,6 +349,20 @@ class Distiller(keras.Model):
                     + " The step that produced it was not applied."
                 ) from None
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras MEAN-reduces a whole distributed batch only to read its shapes;
+        # under MultiWorkerMirroredStrategy that eager collective fails
+        # (keras-team/keras#20585). One replica's batch has the same structure.
+        if iterator is not None:
+            local = self.distribute_strategy.experimental_local_results
+            for _, _, batches in iterator:
+                data_batch = keras.tree.map_structure(
+                    lambda v: local(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
+                    next(batches),
+                )
+                break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
+
     def _cache_for(self, cache_teacher, epochs, stack):
         """The `TeacherCache` that datasets use, or None to run the teacher per batch."""
         if isinstance(cache_teacher, TeacherCache):
@@ -457,6 +479,15 @@ def _in_memory(x):
     leaves = keras.tree.flatten(x)
     return bool(leaves) and all(
         isinstance(leaf, (np.ndarray, tf.Tensor)) for leaf in leaves
+    )
+
+
+def _multi_worker(strategy):
+    """Whether `strategy` spans several worker processes."""
+    extended = getattr(strategy, "extended", None)
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        in_multi_worker and in_multi_worker()
     )
 
 
