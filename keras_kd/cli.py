@@ -37,7 +37,7 @@ def _add_data_options(parser):
 
 
 def build_parser():
-    from keras_kd import architectures, tflite
+    from keras_kd import architectures, strategies, tflite
 
     parser = argparse.ArgumentParser(
         prog="keras-kd", description="Knowledge distillation for Keras models."
@@ -75,6 +75,24 @@ def build_parser():
                          help="also convert the student to TFLite and measure it")
     distill.add_argument("--quantize", choices=tflite.QUANTIZATIONS, default="none",
                          help="TFLite quantization (with --format tflite)")
+    distill.add_argument("--strategy", choices=strategies.STRATEGIES, default="auto",
+                         help="tf.distribute strategy (auto: mirrored when several GPUs "
+                              "are visible); multiworker needs TF_CONFIG, see `launch`")
+    distill.add_argument("--mixed-precision", action="store_true",
+                         help="mixed_float16 on GPUs, mixed_bfloat16 on CPUs")
+    distill.add_argument("--jit", action="store_true", help="compile training with XLA")
+
+    launch = commands.add_parser(
+        "launch",
+        help="run a command as N local workers with TF_CONFIG (multi-worker training)",
+        description="Start N local worker processes of `keras-kd COMMAND ...`, each "
+                    "with its TF_CONFIG; stream their output with a [worker i] prefix "
+                    "and stop all of them if one fails. Example: keras-kd launch "
+                    "--workers 2 -- distill --teacher t.keras --epochs 5",
+    )
+    launch.add_argument("--workers", type=_positive_int, required=True)
+    launch.add_argument("worker_command", nargs=argparse.REMAINDER, metavar="command",
+                        help="-- then a keras-kd command and its options")
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a saved model")
     evaluate.add_argument("path", help=".keras file, SavedModel folder or .tflite file")
@@ -117,6 +135,9 @@ def _settings(args, data):
         overwrite=args.overwrite,
         format=args.format,
         quantize=args.quantize,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
+        jit=args.jit,
     )
 
 
@@ -127,20 +148,27 @@ def _check_paths(*paths):
 
 
 def run_distill(args):
-    from keras_kd import checks, data as data_module, workflow
+    from keras_kd import checks, data as data_module, strategies, workflow
 
     # Everything that can be checked without training is checked first.
     checks.check_alpha(args.alpha)
     _check_paths(args.teacher, args.student)
     if args.quantize != "none" and args.format != "tflite":
         raise ValueError("--quantize applies to --format tflite; add --format tflite.")
+    if args.strategy == "multiworker" and not args.teacher:
+        raise ValueError(
+            "--strategy multiworker needs a trained --teacher: every worker must "
+            "distill from the same teacher. Train one first, e.g. with keras-kd distill."
+        )
     if args.output:
         workflow.check_output_folder(args.output, args.overwrite)
+    # Before anything else runs TensorFlow: multi-worker needs it so.
+    strategy = strategies.make_strategy(args.strategy)
     data = data_module.load(args.dataset, data_dir=args.data_dir, seed=args.seed)
     settings = _settings(args, data)
     workflow.check_output_folder(settings.output, settings.overwrite)
     verbose = 1 if sys.stdout.isatty() else 0
-    workflow.distill(settings, data, verbose=verbose)
+    workflow.distill(settings, data, verbose=verbose, strategy=strategy)
 
 
 def _load_any(path, role):
@@ -188,6 +216,22 @@ def run_export(args):
     print(f"wrote {args.path}")
 
 
+def run_launch(args):
+    from keras_kd import launch
+
+    command = list(args.worker_command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise ValueError("Give the command to run after --, e.g. -- distill --teacher t.keras")
+    if command[0] == "distill" and "--strategy" not in command:
+        command += ["--strategy", "multiworker"]
+    codes = launch.run_workers([sys.executable, "-m", "keras_kd.cli", *command], args.workers)
+    failed = [i for i, code in enumerate(codes) if code != 0]
+    if failed:
+        raise RuntimeError(f"worker(s) {failed} failed (exit codes {codes}).")
+
+
 def main(argv=None):
     """Entry point of the `keras-kd` console script; returns the exit status."""
     parser = build_parser()
@@ -198,10 +242,13 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_kd.data import DatasetUnavailable
 
-    runners = {"distill": run_distill, "evaluate": run_evaluate, "export": run_export}
+    runners = {
+        "distill": run_distill, "evaluate": run_evaluate, "export": run_export,
+        "launch": run_launch,
+    }
     try:
         runners[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, DatasetUnavailable) as error:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError, DatasetUnavailable) as error:
         print(f"keras-kd: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -1,15 +1,18 @@
 """The main job: train a teacher, a scratch student and a distilled student, and compare them."""
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
 import sys
+import tempfile
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from keras_kd import architectures, report, tflite
+from keras_kd import architectures, report, strategies, tflite
 from keras_kd.atomic import atomic_path
 from keras_kd.distiller import Distiller
 from keras_kd.export import export_saved_model, save_keras
@@ -25,7 +28,10 @@ class Settings:
     Attributes mirror the command line: `teacher`/`student` are paths to
     saved models (or None to build `teacher_arch`/`student_arch`), `seeds`
     lists the seeds of the student runs, `format` is "saved_model" or
-    "tflite", `quantize` a `keras_kd.tflite.QUANTIZATIONS` entry.
+    "tflite", `quantize` a `keras_kd.tflite.QUANTIZATIONS` entry,
+    `strategy` a `keras_kd.strategies.STRATEGIES` entry, `mixed_precision`
+    trains in mixed_float16 on GPUs (mixed_bfloat16 on CPUs), `jit` compiles
+    the training step with XLA.
     """
 
     dataset: str = "digits"
@@ -45,6 +51,9 @@ class Settings:
     overwrite: bool = False
     format: str = "saved_model"
     quantize: str = "none"
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit: bool = False
 
 
 def default_architectures(input_shape):
@@ -82,15 +91,16 @@ def _log(message):
     print(f"[keras-kd] {message}", flush=True)
 
 
-def _compile_classifier(model, learning_rate):
+def _compile_classifier(model, learning_rate, jit):
     model.compile(
         keras.optimizers.Adam(learning_rate),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit_compile=jit or "auto",
     )
 
 
-def get_teacher(settings, data, verbose):
+def get_teacher(settings, data, verbose, strategy):
     """Loads the given teacher, reuses a cached one, or trains and caches one.
 
     Returns:
@@ -110,10 +120,11 @@ def get_teacher(settings, data, verbose):
         _log(f"reusing teacher {path}")
         return load_model(path, role="teacher"), path
     _log(f"training teacher {settings.teacher_arch} for {epochs} epochs")
-    teacher = architectures.build(
-        settings.teacher_arch, data.input_shape, data.num_classes, seed=settings.seeds[0]
-    )
-    _compile_classifier(teacher, 1e-3)
+    with strategy.scope():
+        teacher = architectures.build(
+            settings.teacher_arch, data.input_shape, data.num_classes, seed=settings.seeds[0]
+        )
+        _compile_classifier(teacher, 1e-3, settings.jit)
     teacher.fit(
         data.x_train, data.y_train, epochs=epochs, batch_size=settings.batch_size,
         validation_data=(data.x_test, data.y_test), verbose=verbose,
@@ -138,52 +149,50 @@ def _student_factory(settings, data):
     )
 
 
-def train_students(settings, data, teacher, verbose):
+def train_students(settings, data, teacher, verbose, strategy):
     """Trains, for each seed, the student from labels alone and by distillation.
 
     Both runs of a seed start from the same weights and see the same data
-    order; only the loss differs.
+    order; only the loss differs. The scratch student is a Distiller with
+    alpha = 0, which is exactly ordinary training (tested) and, unlike
+    Keras's own `fit`, also runs under MultiWorkerMirroredStrategy.
 
     Returns:
         `(scratch, distilled)`: lists of `(model, history dict)`, one per seed.
     """
     make_student = _student_factory(settings, data)
-    scratch, distilled = [], []
+    runs = {"scratch": [], "distilled": []}
     for seed in settings.seeds:
-        _log(f"seed {seed}: student from labels alone, {settings.epochs} epochs")
-        student = make_student(seed)
-        _compile_classifier(student, settings.learning_rate)
-        keras.utils.set_random_seed(seed)
-        history = student.fit(
-            data.x_train, data.y_train, epochs=settings.epochs,
-            batch_size=settings.batch_size, validation_data=(data.x_test, data.y_test),
-            verbose=verbose,
-        )
-        scratch.append((student, history.history))
-        _log(
-            f"seed {seed}: student distilled at T={settings.temperature}, "
-            f"alpha={settings.alpha}, {settings.epochs} epochs"
-        )
-        student = make_student(seed)
-        distiller = Distiller(
-            student, teacher, temperature=settings.temperature, alpha=settings.alpha
-        )
-        distiller.compile(keras.optimizers.Adam(settings.learning_rate), metrics=["accuracy"])
-        keras.utils.set_random_seed(seed)
-        history = distiller.fit(
-            data.x_train, data.y_train, epochs=settings.epochs,
-            batch_size=settings.batch_size, validation_data=(data.x_test, data.y_test),
-            verbose=verbose,
-        )
-        distilled.append((student, history.history))
-    return scratch, distilled
+        for kind, alpha in (("scratch", 0.0), ("distilled", settings.alpha)):
+            how = "from labels alone" if kind == "scratch" else (
+                f"distilled at T={settings.temperature}, alpha={alpha}"
+            )
+            _log(f"seed {seed}: student {how}, {settings.epochs} epochs")
+            with strategy.scope():
+                student = make_student(seed)
+                distiller = Distiller(
+                    student, teacher, temperature=settings.temperature, alpha=alpha
+                )
+                distiller.compile(
+                    keras.optimizers.Adam(settings.learning_rate),
+                    metrics=["accuracy"],
+                    jit_compile=settings.jit or "auto",
+                )
+            keras.utils.set_random_seed(seed)
+            history = distiller.fit(
+                data.x_train, data.y_train, epochs=settings.epochs,
+                batch_size=settings.batch_size, validation_data=(data.x_test, data.y_test),
+                verbose=verbose,
+            )
+            runs[kind].append((student, history.history))
+    return runs["scratch"], runs["distilled"]
 
 
 def _test_accuracy(model, data):
     return report.accuracy(lambda b: model(b, training=False), data.x_test, data.y_test)
 
 
-def distill(settings, data, verbose=0):
+def distill(settings, data, verbose=0, strategy=None):
     """Runs the whole comparison and writes every result to `settings.output`.
 
     The output folder is assembled under a temporary name and moved into
@@ -193,13 +202,38 @@ def distill(settings, data, verbose=0):
         settings: A `Settings`.
         data: A `keras_kd.data.Splits`.
         verbose: Keras `fit` verbosity.
+        strategy: A `tf.distribute.Strategy`, or None to make
+            `settings.strategy`. MultiWorkerMirroredStrategy must be created
+            before TensorFlow runs anything, so create it first and pass it.
 
     Returns:
         Dict, the model card that was written (also `model_card.json`).
     """
-    teacher, teacher_source = get_teacher(settings, data, verbose)
-    scratch, distilled = train_students(settings, data, teacher, verbose)
-    with atomic_path(settings.output) as out:
+    strategy = strategy or strategies.make_strategy(settings.strategy)
+    if settings.jit and strategy.num_replicas_in_sync > 1:
+        raise ValueError(
+            f"--jit cannot be combined with {strategy.num_replicas_in_sync} replicas: XLA "
+            "cannot compile a step that reads variables on several devices (Keras "
+            "turns XLA off under distribution strategies for the same reason). "
+            "Drop --jit, or use --strategy one_device."
+        )
+    if settings.mixed_precision:
+        gpu = bool(tf.config.list_logical_devices("GPU"))
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+    teacher, teacher_source = get_teacher(settings, data, verbose, strategy)
+    scratch, distilled = train_students(settings, data, teacher, verbose, strategy)
+    with contextlib.ExitStack() as stack:
+        output = settings.output
+        if not strategies.is_chief():  # Workers other than the chief discard results.
+            output = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), "out")
+        return _write_results(
+            settings, data, teacher, teacher_source, scratch, distilled, output,
+            strategy.num_replicas_in_sync,
+        )
+
+
+def _write_results(settings, data, teacher, teacher_source, scratch, distilled, output, replicas):
+    with atomic_path(output) as out:
         os.makedirs(out)
         _log("exporting the distilled student and measuring all models")
         student = distilled[0][0]
@@ -222,7 +256,7 @@ def distill(settings, data, verbose=0):
         gap = report.gap_closed(rows[0].accuracy, rows[1].accuracy, rows[2].accuracy)
         table = report.markdown_table(rows)
         summary = f"Distillation closed {_percent(gap)} of the teacher-vs-scratch accuracy gap."
-        card = _model_card(settings, data, teacher, teacher_source, rows, gap)
+        card = _model_card(settings, data, teacher, teacher_source, rows, gap, replicas)
         with open(os.path.join(out, "model_card.json"), "w") as f:
             json.dump(card, f, indent=2)
         with open(os.path.join(out, "report.md"), "w") as f:
@@ -231,7 +265,7 @@ def distill(settings, data, verbose=0):
         _plot_accuracy_latency(rows, os.path.join(out, "accuracy_vs_latency.png"))
     print(table)
     print(summary)
-    _log(f"wrote {settings.output}")
+    _log(f"wrote {output}")
     return card
 
 
@@ -256,9 +290,7 @@ def _tflite_row(settings, data, out, student):
     )
 
 
-def _model_card(settings, data, teacher, teacher_source, rows, gap):
-    import tensorflow as tf
-
+def _model_card(settings, data, teacher, teacher_source, rows, gap, replicas):
     return {
         "dataset": data.name,
         "data_fingerprint": data.fingerprint(),
@@ -275,6 +307,10 @@ def _model_card(settings, data, teacher, teacher_source, rows, gap):
         "batch_size": settings.batch_size,
         "learning_rate": settings.learning_rate,
         "seeds": list(settings.seeds),
+        "strategy": settings.strategy,
+        "replicas": replicas,
+        "mixed_precision": settings.mixed_precision,
+        "jit_compile": settings.jit,
         "gap_closed": None if np.isnan(gap) else gap,
         "models": [
             {

@@ -189,3 +189,53 @@ def test_offline_tfds_fails_fast_with_instructions(tmp_path):
     assert len(error) == 1, result.stderr
     assert "not prepared" in error[0] and "--data-dir" in error[0]
     assert not (tmp_path / "saved_models").exists()
+
+
+def test_mirrored_mixed_precision_and_xla_runs(workdir, capsys):
+    code, _, err = run(
+        ["distill", "--epochs", "2", "--seeds", "1", "--strategy", "mirrored",
+         "--mixed-precision", "--output", "m"],
+        capsys,
+    )
+    assert code == 0, err
+    card = json.loads((workdir / "m" / "model_card.json").read_text())
+    assert card["strategy"] == "mirrored" and card["replicas"] == 2  # two logical CPUs
+    assert card["mixed_precision"] and not card["jit_compile"]
+    assert all(0.1 < m["test_accuracy_mean"] <= 1 for m in card["models"])
+    code, _, err = run(["distill", "--epochs", "2", "--seeds", "1", "--jit", "--output", "j"], capsys)
+    assert code == 0, err
+    assert json.loads((workdir / "j" / "model_card.json").read_text())["jit_compile"]
+    code, out, err = run(["distill", "--strategy", "mirrored", "--jit", "--output", "x"], capsys)
+    assert_clean_failure(code, out, err, r"--jit cannot be combined with 2 replicas", workdir)
+
+
+def test_multiworker_needs_a_teacher_and_tf_config(workdir, capsys):
+    code, out, err = run(["distill", "--strategy", "multiworker"], capsys)
+    assert_clean_failure(code, out, err, r"needs a trained --teacher", workdir)
+
+
+def test_launch_two_local_workers(workdir, capsys):
+    teacher = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                                keras.layers.Dense(10)])
+    teacher.save(workdir / "teacher.keras")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_kd.cli", "launch", "--workers", "2", "--", "distill",
+         "--teacher", "teacher.keras", "--epochs", "1", "--seeds", "1", "--output", "mw"],
+        cwd=workdir, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("[worker 0] [keras-kd] wrote mw") for line in lines)
+    assert any(line.startswith("[worker 1]") for line in lines)
+    tables = {w: [l for l in lines if l.startswith(f"[worker {w}] | distilled")] for w in (0, 1)}
+    accuracy = {w: t[0].split("|")[3] for w, t in tables.items()}
+    assert accuracy[0] == accuracy[1]  # both workers trained the same student
+    assert json.loads((workdir / "mw" / "model_card.json").read_text())["strategy"] == "multiworker"
+    assert sorted(p.name for p in workdir.iterdir()) == ["mw", "teacher.keras"]
+
+
+def test_launch_stops_every_worker_when_one_fails(workdir, capsys):
+    code, out, err = run(["launch", "--workers", "2", "--", "distill", "--teacher", "nope.keras"],
+                         capsys)
+    assert code == 2 and "failed" in err

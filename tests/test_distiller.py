@@ -294,3 +294,17 @@ def test_strip_softmax_gives_the_logits():
     stripped = keras_kd.strip_softmax(functional)
     assert not keras_kd.checks.ends_in_softmax(stripped)
     keras_kd.Distiller(tiny_models()[1], stripped)
+
+
+def test_xla_gives_the_same_numbers():
+    x, y = tiny_data(n=64)
+    results = []
+    for jit in (False, True):
+        teacher, student = tiny_models(student_width=8, seed=9)
+        distiller = compiled(student, teacher, jit_compile=jit)
+        history = distiller.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        results.append((student.get_weights(), history.history["loss"]))
+    (w_plain, l_plain), (w_xla, l_xla) = results
+    for a, b in zip(w_plain, w_xla):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(l_plain, l_xla, rtol=1e-5)

@@ -17,16 +17,35 @@ def load_example(name):
     return module
 
 
+IN_PROCESS = ["distill_digits", "distill_mnist", "distill_cifar10", "multi_gpu"]
+
+
 def test_every_example_is_covered():
-    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(
-        ["distill_digits", "distill_mnist", "distill_cifar10"]
-    )
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(IN_PROCESS + ["multi_worker"])
 
 
-@pytest.mark.parametrize("name", ["distill_digits", "distill_mnist", "distill_cifar10"])
+@pytest.mark.parametrize("name", IN_PROCESS)
 def test_example_runs_and_exports(name, tmp_path, capsys):
     output = tmp_path / "student"
+    extra = ["--cpus", "2"] if name == "multi_gpu" else []
     with tfds.testing.mock_data(num_examples=64):
-        load_example(name).main(["--quick", "--output", str(output)])
+        load_example(name).main(["--quick", "--output", str(output), *extra])
     assert tf.saved_model.contains_saved_model(str(output))
     assert "student SavedModel:" in capsys.readouterr().out
+
+
+def test_multi_worker_example_on_two_local_workers(tmp_path):
+    import os
+    import sys
+
+    from keras_kd import launch
+
+    output = tmp_path / "student"
+    codes = launch.run_workers(
+        [sys.executable, str(EXAMPLES / "multi_worker.py"), "--quick",
+         "--backup", str(tmp_path / "backup"), "--output", str(output)],
+        2, env={"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}, timeout=300,
+        output=open(os.devnull, "w"),
+    )
+    assert codes == [0, 0]
+    assert tf.saved_model.contains_saved_model(str(output))
