@@ -12,7 +12,7 @@ if keras.backend.backend() != "tensorflow":
         f"'{keras.backend.backend()}'. Set KERAS_BACKEND=tensorflow."
     )
 
-from keras_kd import architectures, augmentation, data, losses, report, tflite, workflow  # noqa: E402
+from keras_kd import architectures, augmentation, data, losses, report, tflite, tuning, workflow  # noqa: E402
 from keras_kd.atomic import atomic_path  # noqa: E402
 from keras_kd.callbacks import DistillationSchedule, StopOnNaN  # noqa: E402
 from keras_kd.distiller import Distiller  # noqa: E402
@@ -26,7 +26,7 @@ __all__ = [
     "Distiller", "DistillationLoss", "DistillationSchedule", "RandomPipelineError",
     "StopOnNaN", "TeacherCache", "architectures", "atomic_path", "augmentation", "checks",
     "data", "distillation_loss", "export_saved_model", "launch", "load_model", "losses",
-    "report", "save_keras", "strip_softmax", "targets", "tflite", "weights_fingerprint",
+    "report", "save_keras", "strip_softmax", "targets", "tflite", "tuning", "weights_fingerprint",
     "workflow",
 ]
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ from keras_kd import augmentation, checks, targets
 from keras_kd.callbacks import NAN_MARKER, StopOnNaN, nan_message
 from keras_kd.export import export_saved_model
 from keras_kd.losses import DistillationLoss
-from keras_kd.models import load_model
+from keras_kd.models import inference_function, load_model, run_batches
 from keras_kd.replicas import batch_size, scale_for_replicas, unscale_for_replicas
 from keras_kd.teacher_cache import RandomPipelineError, TeacherCache
 
@@ -149,19 +149,9 @@ class Distiller(keras.Model):
         Returns:
             NumPy array of teacher logits, one row per example.
         """
-        batch_size = batch_size or 256
         if self._teacher_fn is None:
-            teacher = self.teacher
-            self._teacher_fn = tf.function(
-                lambda batch: teacher(batch, training=False), reduce_retracing=True
-            )
-        count = len(keras.tree.flatten(x)[0])
-        return np.concatenate([
-            np.asarray(self._teacher_fn(
-                keras.tree.map_structure(lambda a: a[i : i + batch_size], x)
-            ))
-            for i in range(0, count, batch_size)
-        ])
+            self._teacher_fn = inference_function(self.teacher)
+        return run_batches(self._teacher_fn, x, batch_size)
 
     def _with_teacher_logits(self, x, y):
         """Packs the teacher's logits into the target unless already there."""
@@ -411,14 +401,17 @@ class Distiller(keras.Model):
             probe = keras.tree.map_structure(lambda a: a[:_PROBE_SIZE], x)
         else:  # Generators and PyDatasets cannot be peeked at safely.
             return
-        labels, _ = targets.unpack(y)
+        labels, cached = targets.unpack(y)
         if labels is None and self.alpha < 1.0:
             raise ValueError(
                 f"No labels were given but alpha={self.alpha} < 1 weights a "
                 "label loss. Pass labels (`y`, or (x, y) batches), or set "
                 "`alpha=1.0` to train on the teacher's soft labels alone."
             )
-        teacher_out = ops.convert_to_numpy(self.teacher(probe, training=False))
+        if cached is not None:  # Precomputed logits: the teacher need not run.
+            teacher_out = np.asarray(cached)[:_PROBE_SIZE]
+        else:
+            teacher_out = ops.convert_to_numpy(self.teacher(probe, training=False))
         student_out = ops.convert_to_numpy(self.student(probe, training=False))
         checks.check_outputs(teacher_out, student_out)
         checks.check_labels(labels, teacher_out.shape[-1])

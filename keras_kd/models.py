@@ -139,3 +139,27 @@ def weights_fingerprint(model):
     for weight in model.get_weights():
         digest.update(np.ascontiguousarray(weight).tobytes())
     return digest.hexdigest()[:16]
+
+
+def inference_function(model):
+    """A compiled `model(batch, training=False)`, traced once per input shape."""
+    return tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+
+
+def run_batches(function, x, batch_size=None):
+    """Applies `function` to in-memory `x` in batches; returns the rows as NumPy.
+
+    Args:
+        function: Callable from a batch to outputs, e.g. `inference_function(teacher)`.
+        x: Array, or a nested structure of arrays, with examples on axis 0.
+        batch_size: Integer, defaults to 256.
+
+    Returns:
+        NumPy array of the outputs of every example.
+    """
+    batch_size = batch_size or 256
+    count = len(keras.tree.flatten(x)[0])
+    return np.concatenate([
+        np.asarray(function(keras.tree.map_structure(lambda a: a[i : i + batch_size], x)))
+        for i in range(0, count, batch_size)
+    ])

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from keras_kd import augmentation, targets
 from keras_kd.atomic import atomic_path
-from keras_kd.models import weights_fingerprint
+from keras_kd.models import inference_function, weights_fingerprint
 
 _FORMAT = 1
 _LOGITS = "logits.bin"
@@ -107,7 +107,7 @@ class TeacherCache:
         self.dtype = dtype
         self.top_k = None if top_k is None else int(top_k)
         self.batch_size = batch_size
-        self._predict = tf.function(lambda x: teacher(x, training=False), reduce_retracing=True)
+        self._predict = inference_function(teacher)
 
     def attach(self, dataset):
         """Returns `dataset` with teacher logits packed into its targets.

@@ -1,0 +1,264 @@
+"""Searching temperature, alpha and learning rate with Keras Tuner, the teacher run once per search."""
+
+import dataclasses
+import json
+import math
+import os
+
+import keras
+import keras_tuner
+import tensorflow as tf
+
+from keras_kd import targets
+from keras_kd.distiller import Distiller
+from keras_kd.models import inference_function, run_batches
+from keras_kd.export import save_keras
+from keras_kd.teacher_cache import RandomPipelineError, TeacherCache
+
+TUNERS = {
+    "bayesian": keras_tuner.BayesianOptimization,
+    "random": keras_tuner.RandomSearch,
+    "hyperband": keras_tuner.Hyperband,
+    "grid": keras_tuner.GridSearch,
+}
+
+
+def _check_space(name, spec, low=None, high=None, open_low=False):
+    """Validates a search-space entry: a number, a `(min, max)` tuple or a list of choices."""
+    values = list(spec) if isinstance(spec, (tuple, list)) else [spec]
+    if not values:
+        raise ValueError(f"The search space for `{name}` is empty; give a value, a (min, max) range or choices.")
+    for value in values:
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"`{name}` must be finite numbers, got {spec!r}.")
+        if (low is not None and (value < low or (open_low and value <= low))) or (
+            high is not None and value > high
+        ):
+            bound = f"{'(' if open_low else '['}{low}, {high if high is not None else 'inf'}]"
+            raise ValueError(f"`{name}` must lie in {bound}, got {spec!r}.")
+    if isinstance(spec, tuple):
+        if len(spec) != 2 or spec[0] > spec[1]:
+            raise ValueError(f"A range for `{name}` is (min, max) with min <= max, got {spec!r}.")
+    return spec
+
+
+def _hyperparameter(hp, name, spec, log=False):
+    if isinstance(spec, tuple):
+        if spec[0] == spec[1]:
+            return hp.Fixed(name, float(spec[0]))
+        return hp.Float(name, float(spec[0]), float(spec[1]), sampling="log" if log else "linear")
+    if isinstance(spec, list):
+        return hp.Choice(name, [float(v) for v in spec])
+    return hp.Fixed(name, float(spec))
+
+
+class DistillerHyperModel(keras_tuner.HyperModel):
+    """Builds a compiled `Distiller` per trial from a student builder and a teacher.
+
+    Each entry of the search space is a number (fixed), a `(min, max)` tuple
+    (searched; temperature and learning rate on a log scale) or a list of
+    choices.
+
+    Args:
+        student_fn: Callable returning a fresh, uncompiled student.
+        teacher: The trained teacher (`keras.Model` outputting logits).
+        temperature: Search space for T. Defaults to `(1.0, 20.0)`.
+        alpha: Search space for alpha. Defaults to `(0.0, 1.0)`.
+        learning_rate: Search space for Adam's learning rate. Defaults to 1e-3.
+        metrics: List of metrics of the student. Defaults to `["accuracy"]`.
+        seed: Integer; every trial's student starts from the same seeded
+            weights and sees the same data order, so trials differ only by
+            their hyperparameters.
+
+    Example:
+
+    ```python
+    hypermodel = keras_kd.tuning.DistillerHyperModel(make_student, teacher, alpha=[0.5, 0.9])
+    tuner = keras_tuner.RandomSearch(hypermodel, "val_accuracy", max_trials=10)
+    ```
+    """
+
+    def __init__(self, student_fn, teacher, temperature=(1.0, 20.0), alpha=(0.0, 1.0),
+                 learning_rate=1e-3, metrics=("accuracy",), seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.student_fn = student_fn
+        self.teacher = teacher
+        self.temperature = _check_space("temperature", temperature, low=0.0, open_low=True)
+        self.alpha = _check_space("alpha", alpha, low=0.0, high=1.0)
+        self.learning_rate = _check_space("learning_rate", learning_rate, low=0.0, open_low=True)
+        self.metrics = list(metrics)
+        self.seed = seed
+
+    def build(self, hp):
+        temperature = _hyperparameter(hp, "temperature", self.temperature, log=True)
+        alpha = _hyperparameter(hp, "alpha", self.alpha)
+        learning_rate = _hyperparameter(hp, "learning_rate", self.learning_rate, log=True)
+        return self.build_distiller(temperature, alpha, learning_rate)
+
+    def build_distiller(self, temperature, alpha, learning_rate):
+        """A compiled Distiller with these values and a freshly seeded student."""
+        keras.utils.set_random_seed(self.seed)
+        distiller = Distiller(self.student_fn(), self.teacher, temperature, alpha)
+        distiller.compile(keras.optimizers.Adam(learning_rate), metrics=self.metrics)
+        return distiller
+
+    def fit(self, hp, model, *args, **kwargs):
+        keras.utils.set_random_seed(self.seed)
+        return model.fit(*args, **kwargs)
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What `search` found.
+
+    Attributes:
+        best_hyperparameters: Dict of temperature, alpha, learning_rate.
+        best_student: The trained student of the best configuration.
+        best_score: Float, its objective value.
+        table: List of dicts, one per trial plus the labels-only baseline,
+            best first.
+        baseline: Dict, the alpha = 0 run.
+        tuner: The `keras_tuner.Tuner`.
+    """
+
+    best_hyperparameters: dict
+    best_student: keras.Model
+    best_score: float
+    table: list
+    baseline: dict
+    tuner: object
+
+
+def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", max_trials=10,
+           epochs=10, directory="kd_tuning", project_name="distiller", objective="val_accuracy",
+           temperature=(1.0, 20.0), alpha=(0.0, 1.0), learning_rate=1e-3, batch_size=64,
+           seed=0, overwrite=False, verbose=0):
+    """Searches temperature, alpha (and optionally the learning rate) for a student.
+
+    The teacher runs once over the training and validation data; every
+    trial and epoch reuses its logits (arrays in memory, deterministic
+    pipelines through a `TeacherCache` in the tuner's folder; a pipeline with
+    random augmentation runs the teacher per batch, with a warning). A
+    labels-only baseline (alpha = 0, at the first learning rate) is trained
+    once and is reported, and returned if no trial beats it. An interrupted
+    search resumes from `directory` without redoing finished trials.
+
+    Args:
+        student_fn: Callable returning a fresh, uncompiled student.
+        teacher: The trained teacher.
+        train_data: `(x, y)` arrays or a `tf.data.Dataset` of batches.
+        validation_data: `(x, y)` arrays or a `tf.data.Dataset`.
+        tuner: String, one of "bayesian", "random", "hyperband", "grid".
+        max_trials: Integer, at least 1 (Hyperband sets its own count).
+        epochs: Integer, epochs per trial (Hyperband's maximum).
+        directory, project_name: Where Keras Tuner keeps its state.
+        objective: String, the student's validation metric to maximize or
+            minimize ("val_accuracy", "val_loss", ...).
+        temperature, alpha, learning_rate: Search spaces, as in
+            `DistillerHyperModel`.
+        batch_size: Integer, for array data.
+        seed: Integer, seeds the tuner, the students and the data order.
+        overwrite: Boolean, start afresh instead of resuming.
+        verbose: Keras verbosity of each trial.
+
+    Returns:
+        A `SearchResult`.
+
+    Example:
+
+    ```python
+    result = keras_kd.tuning.search(make_student, teacher, (x, y), (xv, yv),
+                                    tuner="random", max_trials=10, epochs=20)
+    print(result.best_hyperparameters)
+    ```
+    """
+    if tuner not in TUNERS:
+        raise ValueError(f"Unknown tuner '{tuner}'. Choose one of: {', '.join(TUNERS)}.")
+    if not isinstance(max_trials, int) or max_trials < 1:
+        raise ValueError(f"`max_trials` must be an integer >= 1, got {max_trials!r}.")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`epochs` must be an integer >= 1, got {epochs!r}.")
+    hypermodel = DistillerHyperModel(student_fn, teacher, temperature, alpha, learning_rate, seed=seed)
+    project = os.path.join(directory, project_name)
+    x, y = _with_teacher_logits(hypermodel, train_data, batch_size, project)
+    validation = _with_teacher_logits(hypermodel, validation_data, batch_size, project)
+    if validation[1] is None:  # a dataset
+        validation = validation[0]
+    fit_kwargs = {"validation_data": validation, "epochs": epochs, "verbose": verbose}
+    if y is not None:
+        fit_kwargs.update(y=y, batch_size=batch_size)
+    tuner_kwargs = {"objective": objective, "directory": directory, "project_name": project_name,
+                    "seed": seed, "overwrite": overwrite}
+    if tuner == "hyperband":
+        tuner_kwargs["max_epochs"] = epochs
+    else:
+        tuner_kwargs["max_trials"] = max_trials
+    search_tuner = TUNERS[tuner](hypermodel, **tuner_kwargs)
+    baseline = _baseline(hypermodel, search_tuner, x, fit_kwargs, project, objective)
+    search_tuner.search(x, **fit_kwargs)
+    return _result(search_tuner, hypermodel, baseline, objective, project)
+
+
+def _with_teacher_logits(hypermodel, data, batch_size, project):
+    """Arrays get packed teacher logits; datasets a TeacherCache; both computed once."""
+    if isinstance(data, tf.data.Dataset):
+        cache = TeacherCache(hypermodel.teacher, os.path.join(project, "teacher_cache"))
+        try:
+            return cache.attach(data), None
+        except RandomPipelineError as error:
+            import warnings
+
+            warnings.warn(f"{error} The teacher runs on every batch of every trial.", stacklevel=3)
+            return data, None
+    x, y = data
+    if targets.is_packed(y):
+        return x, y
+    logits = run_batches(inference_function(hypermodel.teacher), x, batch_size)
+    return x, targets.pack(y, logits)
+
+
+def _baseline(hypermodel, tuner, x, fit_kwargs, project, objective):
+    """Trains the alpha = 0 student once per project; a resumed search reads it back."""
+    path = os.path.join(project, "baseline.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    learning_rate = hypermodel.learning_rate
+    if isinstance(learning_rate, (tuple, list)):
+        learning_rate = learning_rate[0]
+    temperature = hypermodel.temperature
+    temperature = temperature[0] if isinstance(temperature, (tuple, list)) else temperature
+    distiller = hypermodel.build_distiller(temperature, 0.0, learning_rate)
+    keras.utils.set_random_seed(hypermodel.seed)
+    history = distiller.fit(x, **fit_kwargs).history
+    scores = history[objective]
+    best = max(scores) if tuner.oracle.objective.direction == "max" else min(scores)
+    os.makedirs(project, exist_ok=True)
+    save_keras(distiller.student, os.path.join(project, "baseline_student.keras"))
+    baseline = {"trial": "baseline (alpha=0, labels only)", "temperature": None, "alpha": 0.0,
+                "learning_rate": float(learning_rate), "score": float(best)}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(baseline, f)
+    os.replace(tmp, path)
+    return baseline
+
+
+def _result(tuner, hypermodel, baseline, objective, project):
+    rows = []
+    for trial in tuner.oracle.get_best_trials(num_trials=len(tuner.oracle.trials)):
+        values = trial.hyperparameters.values
+        rows.append({"trial": trial.trial_id, "temperature": values.get("temperature"),
+                     "alpha": values.get("alpha"), "learning_rate": values.get("learning_rate"),
+                     "score": trial.score})
+    maximize = tuner.oracle.objective.direction == "max"
+    rows.append(baseline)
+    rows.sort(key=lambda r: (r["score"] is None, -r["score"] if maximize else r["score"])
+              if r["score"] is not None else (True, 0))
+    best = rows[0]
+    if best is baseline:
+        student = keras.saving.load_model(os.path.join(project, "baseline_student.keras"))
+    else:
+        student = tuner.get_best_models(1)[0].student
+    hyperparameters = {k: best[k] for k in ("temperature", "alpha", "learning_rate")}
+    return SearchResult(hyperparameters, student, best["score"], rows, baseline, tuner)
