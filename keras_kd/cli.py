@@ -29,6 +29,18 @@ def _seeds(text):
     return seeds
 
 
+def _range(text):
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'min,max' or one number, got '{text}'") from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"must be 'min,max' or one number, got '{text}'")
+    return values
+
+
 def _add_data_options(parser):
     parser.add_argument("--dataset", default="digits",
                         help="'digits' (built in, offline) or a TFDS image-classification "
@@ -82,6 +94,35 @@ def build_parser():
                          help="mixed_float16 on GPUs, mixed_bfloat16 on CPUs")
     distill.add_argument("--jit", action="store_true", help="compile training with XLA")
 
+    tune = commands.add_parser(
+        "tune",
+        help="search temperature and alpha with Keras Tuner, export the best student",
+        description="Search T and alpha (teacher run once per search, labels-only "
+                    "baseline included); print the trial table, plot the score over "
+                    "(T, alpha) and export the best student.",
+    )
+    _add_data_options(tune)
+    tune.add_argument("--teacher", help="saved teacher (.keras or SavedModel folder)")
+    tune.add_argument("--student", help="saved initial student (.keras or SavedModel)")
+    tune.add_argument("--teacher-arch", choices=arch_names, help="built-in teacher")
+    tune.add_argument("--student-arch", choices=arch_names, help="built-in student")
+    tune.add_argument("--tuner", choices=("bayesian", "random", "hyperband", "grid"), default="bayesian")
+    tune.add_argument("--max-trials", type=_positive_int, default=10)
+    tune.add_argument("--epochs", type=_positive_int, help="epochs per trial (default as distill)")
+    tune.add_argument("--teacher-epochs", type=_positive_int)
+    tune.add_argument("--batch-size", type=_positive_int, default=64)
+    tune.add_argument("--learning-rate", type=_positive_float, default=3e-3)
+    tune.add_argument("--temperature-range", type=_range, default=(1.0, 20.0),
+                      help="min,max of T (log scale), or one value (default 1,20)")
+    tune.add_argument("--alpha-range", type=_range, default=(0.0, 1.0),
+                      help="min,max of alpha, or one value (default 0,1)")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--directory", help="Keras Tuner state (default saved_models/tuning); "
+                                          "an interrupted search resumes from it")
+    tune.add_argument("--output", help="output folder (default saved_models/<dataset>_<student>_tuned)")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="start the search afresh and replace an output folder")
+
     launch = commands.add_parser(
         "launch",
         help="run a command as N local workers with TF_CONFIG (multi-worker training)",
@@ -106,6 +147,35 @@ def build_parser():
     export.add_argument("--quantize", choices=tflite.QUANTIZATIONS, default="none")
     _add_data_options(export)
     return parser
+
+
+def run_tune(args):
+    from keras_kd import data as data_module, strategies, workflow
+
+    _check_paths(args.teacher, args.student)
+    if args.output:
+        workflow.check_output_folder(args.output, args.overwrite)
+    for name, value, low, high in (("--temperature-range", args.temperature_range, 0, None),
+                                   ("--alpha-range", args.alpha_range, 0, 1)):
+        values = value if isinstance(value, tuple) else (value,)
+        if any(v <= low if name.startswith("--temp") else v < low for v in values) or (
+            high is not None and any(v > high for v in values)
+        ) or (len(values) == 2 and values[0] > values[1]):
+            raise ValueError(f"{name} {value} is not a valid range (min,max with min <= max"
+                             f"{', T > 0' if name.startswith('--temp') else ', alpha in [0, 1]'}).")
+    strategies.make_strategy("auto")
+    data = data_module.load(args.dataset, data_dir=args.data_dir, seed=args.seed)
+    args.alpha, args.temperature, args.seeds = 0.9, 4.0, 1
+    args.format, args.quantize, args.strategy = "saved_model", "none", "auto"
+    args.mixed_precision = args.jit = False
+    settings = _settings(args, data)
+    if not args.output:
+        settings.output += "_tuned"
+    workflow.check_output_folder(settings.output, args.overwrite)
+    verbose = 1 if sys.stdout.isatty() else 0
+    workflow.tune(settings, data, tuner=args.tuner, max_trials=args.max_trials,
+                  directory=args.directory, temperature=args.temperature_range,
+                  alpha=args.alpha_range, overwrite=args.overwrite, verbose=verbose)
 
 
 def _settings(args, data):
@@ -244,7 +314,7 @@ def main(argv=None):
 
     runners = {
         "distill": run_distill, "evaluate": run_evaluate, "export": run_export,
-        "launch": run_launch,
+        "launch": run_launch, "tune": run_tune,
     }
     try:
         runners[args.command](args)

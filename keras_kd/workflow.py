@@ -390,3 +390,85 @@ def _save_figure(fig, path):
 
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def tune(settings, data, tuner="bayesian", max_trials=10, directory=None,
+         temperature=(1.0, 20.0), alpha=(0.0, 1.0), overwrite=False, verbose=0):
+    """Searches T and alpha for the student of `settings` and exports the best one.
+
+    Writes to `settings.output`: the best student (`student/` SavedModel and
+    `student.keras`), `tuning.json` (every trial and the labels-only
+    baseline), `tuning.md` and `tuning.png` (validation score over T and
+    alpha). Keras Tuner's own state goes to `directory` (default
+    `saved_models/tuning`), so an interrupted search resumes.
+
+    Returns:
+        A `keras_kd.tuning.SearchResult`.
+    """
+    from keras_kd import tuning
+
+    strategy = strategies.make_strategy(settings.strategy)
+    teacher, _ = get_teacher(settings, data, verbose, strategy)
+    make_student = _student_factory(settings, data)
+    directory = directory or os.path.join("saved_models", "tuning")
+    project = f"{data.name}_{settings.student_arch}_{data.fingerprint()[:8]}"
+    _log(f"{tuner} search, {max_trials} trials of {settings.epochs} epochs, state in {directory}/{project}")
+    result = tuning.search(
+        lambda: make_student(settings.seeds[0]), teacher, (data.x_train, data.y_train),
+        (data.x_test, data.y_test), tuner=tuner, max_trials=max_trials, epochs=settings.epochs,
+        directory=directory, project_name=project, temperature=temperature, alpha=alpha,
+        learning_rate=settings.learning_rate, batch_size=settings.batch_size,
+        seed=settings.seeds[0], overwrite=overwrite, verbose=verbose,
+    )
+    table = _tuning_table(result.table)
+    best = result.best_hyperparameters
+    summary = (f"best: T={best['temperature']}, alpha={best['alpha']}, score {result.best_score:.4f} "
+               f"(labels-only baseline {result.baseline['score']:.4f})")
+    with atomic_path(settings.output) as out:
+        os.makedirs(out)
+        export_saved_model(result.best_student, os.path.join(out, "student"))
+        save_keras(result.best_student, os.path.join(out, "student.keras"))
+        with open(os.path.join(out, "tuning.json"), "w") as f:
+            json.dump({"tuner": tuner, "objective": "val_accuracy", "best": best,
+                       "best_score": result.best_score, "trials": result.table}, f, indent=2)
+        with open(os.path.join(out, "tuning.md"), "w") as f:
+            f.write(f"# {data.name}: {tuner} search\n\n{table}\n\n{summary}\n")
+        _plot_search(result.table, os.path.join(out, "tuning.png"))
+    print(table)
+    print(summary)
+    _log(f"wrote {settings.output}")
+    return result
+
+
+def _tuning_table(rows):
+    def show(value, fmt):
+        return "-" if value is None else format(value, fmt)
+
+    lines = ["| trial | temperature | alpha | learning rate | val accuracy |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['trial']} | {show(row['temperature'], '.3g')} | {show(row['alpha'], '.3f')} "
+                     f"| {show(row['learning_rate'], '.2e')} | {show(row['score'], '.4f')} |")
+    return "\n".join(lines)
+
+
+def _plot_search(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = [r for r in rows if r["temperature"] is not None and r["score"] is not None]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    if trials:
+        points = ax.scatter([r["temperature"] for r in trials], [r["alpha"] for r in trials],
+                            c=[r["score"] for r in trials], cmap="viridis", s=60)
+        fig.colorbar(points, label="validation accuracy")
+    baseline = [r for r in rows if r["temperature"] is None]
+    for row in baseline:
+        ax.axhline(0.0, color="grey", ls="--", label=f"labels only: {row['score']:.4f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature (log scale)")
+    ax.set_ylabel("alpha")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    _save_figure(fig, path)

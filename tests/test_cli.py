@@ -239,3 +239,23 @@ def test_launch_stops_every_worker_when_one_fails(workdir, capsys):
     code, out, err = run(["launch", "--workers", "2", "--", "distill", "--teacher", "nope.keras"],
                          capsys)
     assert code == 2 and "failed" in err
+
+
+def test_tune_prints_the_trials_and_exports_the_best_student(workdir, capsys):
+    code, out, err = run(["tune", "--tuner", "random", "--max-trials", "2", "--epochs", "2",
+                          "--teacher-epochs", "2", "--output", "t"], capsys)
+    assert code == 0, err
+    assert "baseline (alpha=0, labels only)" in out and "best: T=" in out
+    for name in ("student", "student.keras", "tuning.json", "tuning.md", "tuning.png"):
+        assert (workdir / "t" / name).exists(), name
+    report = json.loads((workdir / "t" / "tuning.json").read_text())
+    assert len(report["trials"]) == 3 and report["best_score"] >= min(r["score"] for r in report["trials"])
+    assert 1.0 <= (report["best"]["temperature"] or 1.0) <= 20.0
+    assert (workdir / "saved_models" / "tuning").is_dir()
+
+
+@pytest.mark.parametrize("flag, value", [("--temperature-range", "0,5"), ("--alpha-range", "0.5,2"),
+                                         ("--temperature-range", "8,2")])
+def test_tune_rejects_bad_ranges(workdir, capsys, flag, value):
+    code, out, err = run(["tune", flag, value], capsys)
+    assert_clean_failure(code, out, err, flag, workdir)
