@@ -161,8 +161,14 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         overwrite: Boolean, start afresh instead of resuming.
         verbose: Keras verbosity of each trial.
 
+    Distributed tuning (Keras Tuner's `KERASTUNER_TUNER_ID`,
+    `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`, one chief and
+    several workers running this same call over a shared `directory`):
+    workers run trials and return None; the chief serves the oracle, then
+    trains the baseline once and returns the result.
+
     Returns:
-        A `SearchResult`.
+        A `SearchResult` (None on a distributed-tuning worker).
 
     Example:
 
@@ -180,6 +186,7 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         raise ValueError(f"`epochs` must be an integer >= 1, got {epochs!r}.")
     hypermodel = DistillerHyperModel(student_fn, teacher, temperature, alpha, learning_rate, seed=seed)
     project = os.path.join(directory, project_name)
+    distributed = keras_tuner_distributed()
     x, y = _with_teacher_logits(hypermodel, train_data, batch_size, project)
     validation = _with_teacher_logits(hypermodel, validation_data, batch_size, project)
     if validation[1] is None:  # a dataset
@@ -187,16 +194,30 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
     fit_kwargs = {"validation_data": validation, "epochs": epochs, "verbose": verbose}
     if y is not None:
         fit_kwargs.update(y=y, batch_size=batch_size)
+    # Keras Tuner reads a seed of 0 as "no seed" (`seed or random.randint(...)`).
     tuner_kwargs = {"objective": objective, "directory": directory, "project_name": project_name,
-                    "seed": seed, "overwrite": overwrite}
+                    "seed": seed + 1, "overwrite": overwrite}
     if tuner == "hyperband":
         tuner_kwargs["max_epochs"] = epochs
     else:
         tuner_kwargs["max_trials"] = max_trials
     search_tuner = TUNERS[tuner](hypermodel, **tuner_kwargs)
-    baseline = _baseline(hypermodel, search_tuner, x, fit_kwargs, project, objective)
-    search_tuner.search(x, **fit_kwargs)
+    if distributed == "worker":
+        search_tuner.search(x, **fit_kwargs)
+        return None
+    if distributed is None:
+        baseline = _baseline(hypermodel, search_tuner, x, fit_kwargs, project, objective)
+    search_tuner.search(x, **fit_kwargs)  # on the chief: serves the oracle until done
+    if distributed == "chief":
+        baseline = _baseline(hypermodel, search_tuner, x, fit_kwargs, project, objective)
     return _result(search_tuner, hypermodel, baseline, objective, project)
+
+
+def keras_tuner_distributed():
+    """"chief" or "worker" under Keras Tuner's distributed tuning, else None."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
 def _with_teacher_logits(hypermodel, data, batch_size, project):

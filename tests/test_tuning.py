@@ -96,3 +96,75 @@ def test_a_search_resumes_without_redoing_trials(digits, digits_teacher, tmp_pat
     assert os.path.getmtime(project / "baseline.json") == baseline
     assert len(resumed.table) == 4
     assert json.loads((project / "baseline.json").read_text())["alpha"] == 0.0
+
+
+def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_path):
+    import subprocess
+    import sys
+
+    from keras_kd import launch
+
+    teacher_path = tmp_path / "teacher.keras"
+    digits_teacher.save(teacher_path)
+    job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tuning_job.py")
+    (port,) = launch.free_ports(1)
+    processes = []
+    for tuner_id in ("chief", "tuner0", "tuner1"):
+        env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
+                   KERASTUNER_ORACLE_PORT=str(port), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        env.pop("TF_CONFIG", None)
+        processes.append(subprocess.Popen(
+            [sys.executable, job, str(teacher_path), str(tmp_path / "tuning"),
+             str(tmp_path / f"{tuner_id}.json")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+    try:
+        logs = [p.communicate(timeout=300)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    assert [p.returncode for p in processes] == [0, 0, 0], "\n".join(log[-2000:] for log in logs)
+    reports = {t: json.loads((tmp_path / f"{t}.json").read_text()) for t in ("chief", "tuner0", "tuner1")}
+    assert reports["chief"]["ran"] == []  # the chief only serves the oracle
+    ran = reports["tuner0"]["ran"] + reports["tuner1"]["ran"]
+    assert len(ran) == 4  # every trial ran exactly once, across the two workers
+    assert len({json.dumps(r, sort_keys=True) for r in ran}) == 4
+    table = reports["chief"]["table"]
+    assert len(table) == 5 and table[0]["score"] == reports["chief"]["best_score"]
+    assert reports["chief"]["best_score"] >= [r for r in table if r["trial"].startswith("baseline")][0]["score"]
+
+
+def test_a_killed_search_resumes_to_the_uninterrupted_result(digits_teacher, tmp_path):
+    import subprocess
+    import sys
+
+    teacher_path = tmp_path / "teacher.keras"
+    digits_teacher.save(teacher_path)
+    job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tuning_job.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KERASTUNER_", "TF_CONFIG"))}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+
+    def run(directory, name, *extra):
+        return subprocess.run([sys.executable, job, str(teacher_path), str(tmp_path / directory),
+                               str(tmp_path / name), *extra],
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    killed = run("resumed", "killed.json", "2")
+    assert killed.returncode == 17, killed.stdout[-2000:] + killed.stderr[-2000:]
+    assert not (tmp_path / "killed.json").exists()
+    resumed = run("resumed", "resumed.json")
+    whole = run("whole", "whole.json")
+    assert resumed.returncode == 0 and whole.returncode == 0, resumed.stderr[-2000:] + whole.stderr[-2000:]
+    resumed, whole = (json.loads((tmp_path / n).read_text()) for n in ("resumed.json", "whole.json"))
+    assert len(resumed["ran"]) == 3  # trial 1 was finished before the kill and not redone
+    assert resumed["best"] == whole["best"]
+    assert resumed["best_score"] == pytest.approx(whole["best_score"], abs=1e-6)
+    assert [r["score"] for r in resumed["table"]] == pytest.approx([r["score"] for r in whole["table"]], abs=1e-6)
+
+
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_every_tuner_runs(digits, digits_teacher, tmp_path, tuner):
+    result = run_search(digits, digits_teacher, tmp_path, max_trials=2, epochs=2, tuner=tuner)
+    trials = [row for row in result.table if not row["trial"].startswith("baseline")]
+    assert len(trials) >= 2 and all(row["score"] is not None for row in trials)
+    assert result.best_score == max(row["score"] for row in result.table)

@@ -1,0 +1,49 @@
+"""One process of the distributed-tuning test (KERASTUNER_* set by the test; not a test module).
+
+    python tests/tuning_job.py TEACHER.keras DIRECTORY OUT.json [KILL_AT_TRIAL]
+
+With KILL_AT_TRIAL the process kills itself as that trial starts.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from keras_kd import architectures, data, tuning  # noqa: E402
+
+
+def main():
+    teacher_path, directory, out = sys.argv[1:4]
+    kill_at = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    digits = data.load_digits()
+    teacher = keras.saving.load_model(teacher_path)
+    ran = []
+    fit = tuning.DistillerHyperModel.fit
+
+    def counting_fit(self, hp, model, *args, **kwargs):
+        ran.append(dict(hp.values))
+        if kill_at is not None and len(ran) == kill_at:
+            os._exit(17)  # killed mid-search: no clean-up runs
+        return fit(self, hp, model, *args, **kwargs)
+
+    tuning.DistillerHyperModel.fit = counting_fit
+    result = tuning.search(
+        lambda: architectures.build("mlp-tiny", (64,), 10), teacher,
+        (digits.x_train, digits.y_train), (digits.x_test, digits.y_test), tuner="random",
+        max_trials=4, epochs=2, directory=directory, project_name="dist", learning_rate=3e-3,
+    )
+    report = {"tuner_id": os.environ.get("KERASTUNER_TUNER_ID"), "ran": ran}
+    if result is not None:
+        report.update(best=result.best_hyperparameters, best_score=result.best_score,
+                      table=result.table)
+    with open(out + ".tmp", "w") as f:
+        json.dump(report, f)
+    os.replace(out + ".tmp", out)
+
+
+if __name__ == "__main__":
+    main()
