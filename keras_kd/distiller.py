@@ -39,9 +39,11 @@ class Distiller(keras.Model):
     reach only the student's trainable weights. `predict()` and `call()` are
     the student's.
 
-    `fit()` on in-memory arrays computes the teacher's logits once and reuses
-    them every epoch (`cache_teacher=True`); datasets run the teacher inside
-    the same compiled step as the student.
+    `fit()` computes the teacher's logits once and reuses them every epoch:
+    in memory for arrays, on disk (`TeacherCache`) for a `tf.data` pipeline
+    that yields the same data every epoch. Pipelines with random
+    augmentation run the teacher inside the same compiled step as the
+    student, so both see the same view.
 
     Args:
         student: `keras.Model` that outputs logits.

@@ -175,6 +175,7 @@ class TeacherCache:
     def _build(self, dataset, entry):
         batched = augmentation.is_batched(dataset)
         source = dataset if batched else dataset.batch(self.batch_size)
+        source = source.prefetch(tf.data.AUTOTUNE)  # overlap input with the teacher
         digest, sizes, num_classes = hashlib.sha256(), [], None
         with atomic_path(entry) as tmp:
             os.makedirs(tmp)
