@@ -19,16 +19,6 @@ def _positive_float(text):
     return value
 
 
-def _seeds(text):
-    try:
-        seeds = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got '{text}'") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("needs at least one seed")
-    return seeds
-
-
 def _range(text):
     try:
         values = tuple(float(v) for v in text.split(","))

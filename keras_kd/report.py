@@ -61,13 +61,13 @@ def folder_size(path):
     )
 
 
-def latency_ms(predict, example_batch, repeats=None, warmup=5):
-    """Median wall-clock milliseconds of `predict(example_batch)`.
+def latency_ms(predict, batch, repeats=None, warmup=5):
+    """Median wall-clock milliseconds of `predict(batch)`.
 
     Args:
         predict: Function from a batch to outputs; results are forced to
             host memory so that asynchronous execution is counted.
-        example_batch: Array, the batch to time.
+        batch: Array, the batch to time.
         repeats: Integer or None; by default enough calls for about 0.5 s.
         warmup: Integer, untimed calls first (tracing, caches).
 
@@ -75,16 +75,16 @@ def latency_ms(predict, example_batch, repeats=None, warmup=5):
         Float, the median time of one call in milliseconds.
     """
     for _ in range(warmup):
-        np.asarray(predict(example_batch))
+        np.asarray(predict(batch))
     if repeats is None:
         start = time.perf_counter()
-        np.asarray(predict(example_batch))
+        np.asarray(predict(batch))
         once = max(time.perf_counter() - start, 1e-5)
         repeats = int(min(200, max(10, 0.5 / once)))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        np.asarray(predict(example_batch))
+        np.asarray(predict(batch))
         times.append(time.perf_counter() - start)
     return 1000.0 * statistics.median(times)
 
@@ -115,13 +115,14 @@ def measure_saved_model(name, model, x, y, accuracies=None, batch_sizes=(1, 256)
         if accuracies is None:
             accuracies = [accuracy(lambda b: serve(tf.constant(b)), x, y)]
         latency = {
-            b: latency_ms(lambda batch: serve(tf.constant(batch)), _batch(x, b))
+            b: latency_ms(lambda batch: serve(tf.constant(batch)), example_batch(x, b))
             for b in batch_sizes
         }
         return ModelReport(name, list(accuracies), model.count_params(), folder_size(path), latency)
 
 
-def _batch(x, size):
+def example_batch(x, size):
+    """The first `size` rows of `x`, repeated when `x` has fewer: a batch to time."""
     reps = -(-size // len(x))
     return np.concatenate([x] * reps)[:size] if reps > 1 else x[:size]
 

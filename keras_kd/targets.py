@@ -1,7 +1,5 @@
 """The packed target that carries labels and teacher logits through `fit()` together."""
 
-import keras
-
 LABELS = "keras_kd_labels"
 TEACHER_LOGITS = "keras_kd_teacher_logits"
 
@@ -40,10 +38,3 @@ def unpack(y):
 def is_packed(y):
     """Whether `y` already carries teacher logits."""
     return isinstance(y, dict) and TEACHER_LOGITS in y
-
-
-def unpack_batch(data):
-    """Splits a batch into `(x, labels, teacher_logits, sample_weight)`."""
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    labels, teacher_logits = unpack(y)
-    return x, labels, teacher_logits, sample_weight

@@ -285,7 +285,7 @@ def _tflite_row(settings, data, out, student):
         [report.accuracy(model, data.x_test, data.y_test)],
         student.count_params(),
         report.folder_size(path),
-        {b: report.latency_ms(model, report._batch(data.x_test, b)) for b in (1, 256)},
+        {b: report.latency_ms(model, report.example_batch(data.x_test, b)) for b in (1, 256)},
         artifact=f"TFLite ({settings.quantize})",
     )
 
