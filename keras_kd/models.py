@@ -13,7 +13,8 @@ def load_model(path, role="model"):
 
     A SavedModel is wrapped in a `keras.layers.TFSMLayer` behind a
     `keras.Input` read from its signature, so it can be called and
-    distilled from like any model.
+    distilled from like any model; it cannot be a student, since Keras
+    cannot train a SavedModel's restored variables.
 
     Args:
         path: String or path-like, a `.keras` or `.h5` file, or a folder
@@ -46,6 +47,12 @@ def load_model(path, role="model"):
                 f"The {role} path '{path}' is a folder without a SavedModel in "
                 "it (no saved_model.pb). Pass a .keras file or a folder "
                 "written by model.export() or tf.saved_model.save()."
+            )
+        if role == "student":
+            raise ValueError(
+                f"The student '{path}' is a SavedModel, which can be served but not "
+                "trained by Keras (its variables come back without their layers). "
+                "Save the student as .keras (model.save('student.keras')) and pass that."
             )
         return _load_saved_model(path, role)
     if not path.endswith((".keras", ".h5")):
@@ -83,7 +90,7 @@ def _load_saved_model(path, role):
         )
     spec = specs[0]
     inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype.name)
-    layer = keras.layers.TFSMLayer(path, call_endpoint=endpoint, trainable=role != "teacher")
+    layer = keras.layers.TFSMLayer(path, call_endpoint=endpoint, trainable=False)
     outputs = layer(inputs)
     if isinstance(outputs, dict):
         if len(outputs) != 1:

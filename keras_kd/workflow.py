@@ -134,16 +134,12 @@ def get_teacher(settings, data, verbose, strategy):
 
 
 def _student_factory(settings, data):
+    """A function `seed -> fresh student`: built, or reloaded from `--student`."""
     if settings.student:
-        template = load_model(settings.student, role="student")
-        check_classes(template, data.num_classes, "student")
-
-        def from_file(seed):
-            model = keras.models.clone_model(template)
-            model.set_weights(template.get_weights())
-            return model
-
-        return from_file
+        check_classes(load_model(settings.student, role="student"), data.num_classes, "student")
+        # Reloading gives every run the saved weights (clone_model cannot
+        # copy the TFSMLayer of a SavedModel).
+        return lambda seed: load_model(settings.student, role="student")
     return lambda seed: architectures.build(
         settings.student_arch, data.input_shape, data.num_classes, seed=seed
     )

@@ -259,3 +259,10 @@ def test_tune_prints_the_trials_and_exports_the_best_student(workdir, capsys):
 def test_tune_rejects_bad_ranges(workdir, capsys, flag, value):
     code, out, err = run(["tune", flag, value], capsys)
     assert_clean_failure(code, out, err, flag, workdir)
+
+
+def test_savedmodel_student_is_refused_with_the_fix(workdir, capsys):
+    student = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    student.export(str(workdir / "student_sm"), verbose=False)
+    code, out, err = run(["distill", "--student", "student_sm", "--epochs", "1"], capsys)
+    assert_clean_failure(code, out, err, r"SavedModel.*not trained.*\.keras", workdir)
