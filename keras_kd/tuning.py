@@ -274,8 +274,12 @@ def _result(tuner, hypermodel, baseline, objective, project):
                      "score": trial.score})
     maximize = tuner.oracle.objective.direction == "max"
     rows.append(baseline)
-    rows.sort(key=lambda r: (r["score"] is None, -r["score"] if maximize else r["score"])
-              if r["score"] is not None else (True, 0))
+    def rank(row):  # best first; trials without a score (failed) last
+        if row["score"] is None:
+            return (1, 0.0)
+        return (0, -row["score"] if maximize else row["score"])
+
+    rows.sort(key=rank)
     best = rows[0]
     if best is baseline:
         student = keras.saving.load_model(os.path.join(project, "baseline_student.keras"))

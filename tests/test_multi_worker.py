@@ -87,3 +87,17 @@ _RUN_WITH_INDEX = (
     "sys.argv = [job, f'{prefix}{index}.npz', *rest]; "
     "runpy.run_path(job, run_name='__main__')"
 )
+
+
+def test_run_workers_stops_the_others_when_one_fails():
+    import time
+
+    # Worker 1 fails at once; worker 0 would sleep for 5 minutes.
+    command = [sys.executable, "-c",
+               "import json, os, sys, time; "
+               "i = json.loads(os.environ['TF_CONFIG'])['task']['index']; "
+               "sys.exit(3) if i == 1 else time.sleep(300)"]
+    start = time.monotonic()
+    codes = launch.run_workers(command, 2, output=open(os.devnull, "w"), timeout=120)
+    assert time.monotonic() - start < 60
+    assert codes[1] == 3 and codes[0] != 0

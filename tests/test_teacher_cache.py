@@ -186,20 +186,23 @@ def test_streams_in_bounded_memory(tmp_path):
     classes, n, budget = 100, 25_000, 1_000_000  # 10 MB of float32 logits
     teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(classes)])
     x = tf.data.Dataset.range(n).map(lambda i: tf.fill((4,), tf.cast(i % 7, tf.float32))).batch(500)
-    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    # Run the code path once on a tiny input first, so that first-time imports
+    # and tracing are not counted against the budget.
+    for _ in keras_kd.TeacherCache(teacher, tmp_path / "warm-up").attach(x.take(2)):
+        pass
+    cache = keras_kd.TeacherCache(teacher, tmp_path / "cache")
     tracemalloc.start()
     attached = cache.attach(x)
     _, build_peak = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()
-    total, count = 0.0, 0
+    count = 0
     for _, target in attached:
         logits = target[keras_kd.targets.TEACHER_LOGITS].numpy()
-        total += float(logits[:, 0].sum())
         count += len(logits)
     _, read_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    (entry,) = entry_dirs(tmp_path)
-    assert os.path.getsize(tmp_path / entry / "logits.bin") == n * classes * 4 >= 10 * budget
+    (entry,) = entry_dirs(tmp_path / "cache")
+    assert os.path.getsize(tmp_path / "cache" / entry / "logits.bin") == n * classes * 4 >= 10 * budget
     assert count == n
     assert build_peak < budget and read_peak < budget, (build_peak, read_peak)
 
