@@ -55,20 +55,20 @@ def _softmax_error(role):
         f"The {role} outputs probabilities (its last layer applies softmax). "
         "Distillation needs logits: softening probabilities with a "
         "temperature silently trains on the wrong targets. Fix: pass "
-        f"`keras_kd.strip_softmax({role})`, which returns a copy of the model "
+        f"`keras_kd.strip_softmax({role.split()[0]})`, which returns a copy of the model "
         "that outputs logits, and keep softmax for inference only."
     )
 
 
-def check_logit_models(teacher, student):
+def check_logit_models(teacher, student, teacher_role="teacher"):
     """Raises if either model ends in softmax or their output shapes differ."""
-    for model, role in ((teacher, "teacher"), (student, "student")):
+    for model, role in ((teacher, teacher_role), (student, "student")):
         if ends_in_softmax(model):
             raise _softmax_error(role)
     t_shape = _output_shape(teacher)
     s_shape = _output_shape(student)
     if t_shape is not None and s_shape is not None:
-        check_same_output_shape(t_shape, s_shape)
+        check_same_output_shape(t_shape, s_shape, teacher_role)
 
 
 def _output_shape(model):
@@ -81,12 +81,12 @@ def _output_shape(model):
     return tuple(outputs[0].shape[1:])
 
 
-def check_same_output_shape(teacher_shape, student_shape):
+def check_same_output_shape(teacher_shape, student_shape, teacher_role="teacher"):
     """Raises if teacher and student outputs (without the batch axis) differ."""
     teacher_shape, student_shape = tuple(teacher_shape), tuple(student_shape)
     if teacher_shape != student_shape:
         raise ValueError(
-            f"The teacher outputs shape {teacher_shape} per example but the "
+            f"The {teacher_role} outputs shape {teacher_shape} per example but the "
             f"student outputs {student_shape}. Both must produce logits over "
             "the same classes: give the student a final "
             f"keras.layers.Dense({teacher_shape[-1] if teacher_shape else '?'})."

@@ -6,6 +6,7 @@ replicas equal the gradient of the mean over the global batch. Metrics are
 updated with the unscaled value.
 """
 
+import keras
 import tensorflow as tf
 from keras import ops
 
@@ -35,3 +36,30 @@ def batch_size(x):
     """The local batch size of a (possibly nested) input batch."""
     first = next(t for t in tf.nest.flatten(x) if t is not None)
     return tf.shape(first)[0]
+
+
+class _PerExampleValues(keras.losses.Loss):
+    """A "loss" whose values are given: only Keras's reduction runs."""
+
+    def call(self, y_true, y_pred):
+        return y_pred
+
+
+_REDUCER = _PerExampleValues(name="per_example", reduction="sum_over_batch_size")
+
+
+def mean_over_batch(values, sample_weight=None):
+    """Reduces per-example loss values exactly as a compiled Keras loss does.
+
+    Applies `sample_weight`, averages over the local batch and scales for the
+    replica count (`keras.losses.Loss.__call__`), so a term built from a pure
+    loss function trains the same on one device and under `tf.distribute`.
+
+    Args:
+        values: Tensor `(batch,)` of per-example losses.
+        sample_weight: Optional tensor `(batch,)`.
+
+    Returns:
+        Scalar float32 tensor.
+    """
+    return _REDUCER(values, values, sample_weight)
