@@ -101,7 +101,8 @@ def layer_output(model, name, role):
 def with_features(model, names, role):
     """`model` with extra outputs: its own output followed by the named layers' outputs."""
     outputs = [layer_output(model, name, role) for name in names]
-    return keras.Model(model.inputs, [model.outputs[0]] + outputs, name=f"{model.name}_features")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, [model.outputs[0]] + outputs, name=f"{model.name}_features")
 
 
 def projection_for(hint, student_shape, teacher_shape):
