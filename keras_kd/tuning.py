@@ -69,6 +69,9 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         seed: Integer; every trial's student starts from the same seeded
             weights and sees the same data order, so trials differ only by
             their hyperparameters.
+        distiller_kwargs: Dict of further `Distiller` arguments fixed for
+            every trial (`distillation_loss="dkd"`, `hints`, `teacher_weights`
+            with a list of teachers, ...). Defaults to None.
 
     Example:
 
@@ -79,7 +82,8 @@ class DistillerHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(self, student_fn, teacher, temperature=(1.0, 20.0), alpha=(0.0, 1.0),
-                 learning_rate=1e-3, metrics=("accuracy",), seed=0, **kwargs):
+                 learning_rate=1e-3, metrics=("accuracy",), seed=0, distiller_kwargs=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.student_fn = student_fn
         self.teacher = teacher
@@ -88,6 +92,10 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         self.learning_rate = _check_space("learning_rate", learning_rate, low=0.0, open_low=True)
         self.metrics = list(metrics)
         self.seed = seed
+        self.distiller_kwargs = dict(distiller_kwargs or {})
+        # Checks the fixed arguments now and gives the model whose outputs
+        # every trial reads (one teacher, or several teachers and hints).
+        self.teacher_view = Distiller(student_fn(), teacher, **self.distiller_kwargs).teacher_view
 
     def build(self, hp):
         temperature = _hyperparameter(hp, "temperature", self.temperature, log=True)
@@ -98,7 +106,8 @@ class DistillerHyperModel(keras_tuner.HyperModel):
     def build_distiller(self, temperature, alpha, learning_rate):
         """A compiled Distiller with these values and a freshly seeded student."""
         keras.utils.set_random_seed(self.seed)
-        distiller = Distiller(self.student_fn(), self.teacher, temperature, alpha)
+        distiller = Distiller(self.student_fn(), self.teacher, temperature, alpha,
+                              **self.distiller_kwargs)
         distiller.compile(keras.optimizers.Adam(learning_rate), metrics=self.metrics)
         return distiller
 
@@ -132,7 +141,7 @@ class SearchResult:
 def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", max_trials=10,
            epochs=10, directory="kd_tuning", project_name="distiller", objective="val_accuracy",
            temperature=(1.0, 20.0), alpha=(0.0, 1.0), learning_rate=1e-3, batch_size=64,
-           seed=0, overwrite=False, verbose=0):
+           seed=0, overwrite=False, verbose=0, distiller_kwargs=None):
     """Searches temperature, alpha (and optionally the learning rate) for a student.
 
     The teacher runs once over the training and validation data; every
@@ -160,6 +169,8 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         seed: Integer, seeds the tuner, the students and the data order.
         overwrite: Boolean, start afresh instead of resuming.
         verbose: Keras verbosity of each trial.
+        distiller_kwargs: Dict of further `Distiller` arguments fixed for
+            every trial, as in `DistillerHyperModel`.
 
     Distributed tuning (Keras Tuner's `KERASTUNER_TUNER_ID`,
     `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`, one chief and
@@ -184,7 +195,8 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         raise ValueError(f"`max_trials` must be an integer >= 1, got {max_trials!r}.")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be an integer >= 1, got {epochs!r}.")
-    hypermodel = DistillerHyperModel(student_fn, teacher, temperature, alpha, learning_rate, seed=seed)
+    hypermodel = DistillerHyperModel(student_fn, teacher, temperature, alpha, learning_rate,
+                                     seed=seed, distiller_kwargs=distiller_kwargs)
     project = os.path.join(directory, project_name)
     distributed = keras_tuner_distributed()
     x, y = _with_teacher_logits(hypermodel, train_data, batch_size, project)
@@ -223,7 +235,7 @@ def keras_tuner_distributed():
 def _with_teacher_logits(hypermodel, data, batch_size, project):
     """Arrays get packed teacher logits; datasets a TeacherCache; both computed once."""
     if isinstance(data, tf.data.Dataset):
-        cache = TeacherCache(hypermodel.teacher, os.path.join(project, "teacher_cache"))
+        cache = TeacherCache(hypermodel.teacher_view, os.path.join(project, "teacher_cache"))
         try:
             return cache.attach(data), None
         except RandomPipelineError as error:
@@ -234,7 +246,7 @@ def _with_teacher_logits(hypermodel, data, batch_size, project):
     x, y = data
     if targets.is_packed(y):
         return x, y
-    logits = run_batches(inference_function(hypermodel.teacher), x, batch_size)
+    logits = run_batches(inference_function(hypermodel.teacher_view), x, batch_size)
     return x, targets.pack(y, logits)
 
 

@@ -168,3 +168,20 @@ def test_every_tuner_runs(digits, digits_teacher, tmp_path, tuner):
     trials = [row for row in result.table if not row["trial"].startswith("baseline")]
     assert len(trials) >= 2 and all(row["score"] is not None for row in trials)
     assert result.best_score == max(row["score"] for row in result.table)
+
+
+def test_search_over_several_teachers_with_dkd_runs_each_teacher_once(digits, digits_teacher, tmp_path):
+    second = CountingTeacher(architectures.build("mlp-small", (64,), 10))
+    first = CountingTeacher(digits_teacher)
+    for teacher in (first, second):
+        teacher(digits.x_train[:1])
+    before = [int(t.seen.numpy()) for t in (first, second)]
+    result = run_search(
+        digits, [first, second], tmp_path, max_trials=2, epochs=2,
+        distiller_kwargs={"distillation_loss": "dkd", "teacher_weights": [3, 1]},
+    )
+    examples = len(digits.x_train) + len(digits.x_test)
+    assert [int(t.seen.numpy()) - b for t, b in zip((first, second), before)] == [examples] * 2
+    assert len(result.table) == 3
+    built = result.tuner.hypermodel.build(result.tuner.oracle.get_best_trials(1)[0].hyperparameters)
+    assert built.distillation_loss == "dkd" and built.teacher_weights == [0.75, 0.25]
