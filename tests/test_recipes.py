@@ -1,0 +1,101 @@
+"""The recipes' pieces: shifts, mixing, consistent views, inference without augmentation."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_kd
+from keras_kd import recipes
+
+SEED = tf.constant([1, 2], tf.int64)
+
+
+def test_shift_moves_each_image_by_whole_pixels_with_zero_fill():
+    images = np.random.default_rng(0).uniform(0.1, 1.0, size=(32, 8, 8, 1)).astype("float32")
+    shifted = recipes.shift(tf.constant(images), 2, SEED).numpy()
+    assert shifted.shape == images.shape and shifted.dtype == np.float32
+    seen = set()
+    for original, moved in zip(images, shifted):
+        padded = np.pad(original, [(2, 2), (2, 2), (0, 0)])
+        matches = [
+            (dy, dx) for dy in range(5) for dx in range(5)
+            if np.array_equal(padded[dy : dy + 8, dx : dx + 8], moved)
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 5  # each example draws its own shift
+
+
+def test_shift_keeps_flat_vectors_flat_and_zero_shift_is_identity():
+    flat = np.random.default_rng(1).uniform(size=(4, 64)).astype("float32")
+    moved = recipes.shift(tf.constant(flat), 1, SEED).numpy()
+    assert moved.shape == (4, 64)
+    assert not np.array_equal(moved, flat)
+    np.testing.assert_array_equal(recipes.shift(tf.constant(flat), 0, SEED), flat)
+    with pytest.raises(ValueError, match="square flat vectors"):
+        recipes.shift(tf.zeros((2, 10)), 1, SEED)
+
+
+def test_mixing_blends_inputs_and_labels_with_the_same_weight():
+    x = np.eye(8, dtype="float32")  # example i is the i-th unit vector
+    y = np.eye(8, dtype="float32")
+    mixed_x, mixed_y = recipes.mix(tf.constant(x), tf.constant(y), 1.0, SEED)
+    np.testing.assert_allclose(mixed_x, mixed_y, atol=1e-6)
+    np.testing.assert_allclose(np.sum(mixed_y, -1), 1.0, atol=1e-6)
+    assert np.all(mixed_x.numpy() >= 0) and not np.allclose(mixed_x, x)
+
+
+def test_training_data_draws_new_views_every_epoch_and_is_reproducible(digits):
+    recipe = dataclasses.replace(recipes.get("function-matching"), batch_size=16)
+    x, y = digits.x_train[:32], digits.y_train[:32]
+    dataset = recipes.training_data(x, y, recipe, 10, seed=3)
+    first, second = [np.concatenate([b[0].numpy() for b in dataset]) for _ in range(2)]
+    assert first.shape == (32, 64) and first.dtype == np.float32
+    assert not np.allclose(first, second)
+    again = np.concatenate([b[0].numpy() for b in recipes.training_data(x, y, recipe, 10, seed=3)])
+    np.testing.assert_array_equal(first, again)
+    labels = np.concatenate([b[1].numpy() for b in dataset])
+    assert labels.shape == (32, 10)
+    np.testing.assert_allclose(labels.sum(-1), 1.0, atol=1e-6)
+
+
+def test_teacher_and_student_see_the_same_augmented_view(digits):
+    """A student identical to its teacher has zero KL only if both saw the same batch."""
+    teacher = keras_kd.architectures.build("mlp-small", (64,), 10, seed=0)
+    student = keras.models.clone_model(teacher)
+    student.set_weights(teacher.get_weights())
+    recipe = dataclasses.replace(
+        recipes.get("function-matching"), epochs=2, batch_size=32, learning_rate=0.0
+    )
+    x, y = digits.x_train[:128], digits.y_train[:128]
+    history = recipes.train_student(student, x, y, recipe, 10, teacher=teacher, seed=0)
+    assert max(history.history["distillation_loss"]) < 1e-6
+    # The views are really augmented, so a teacher fed the raw batch would differ.
+    (batch, _), = recipes.training_data(x, y, recipe, 10, seed=0).take(1)
+    raw = keras_kd.losses.distillation_loss(teacher(x[:32]), teacher(batch), 1.0)
+    assert float(np.mean(raw)) > 1e-3
+
+
+def test_augmentation_is_off_at_inference(digits):
+    recipe = dataclasses.replace(recipes.get("hinton"), epochs=2, teacher_epochs=2)
+    teacher = keras_kd.architectures.build("mlp-small", (64,), 10, seed=0)
+    recipes.train_teacher(teacher, digits.x_train[:256], digits.y_train[:256], recipe, 10)
+    student = keras_kd.architectures.build("mlp-tiny", (64,), 10, seed=0)
+    history = recipes.train_student(
+        student, digits.x_train[:256], digits.y_train[:256], recipe, 10, teacher=teacher,
+        validation_data=(digits.x_test, digits.y_test),
+    )
+    assert not keras_kd.augmentation.random_layers(student)
+    first, second = (student.predict(digits.x_test, verbose=0) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    accuracy = np.mean(first.argmax(-1) == digits.y_test)
+    assert history.history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_unknown_recipe_is_refused():
+    with pytest.raises(ValueError, match="hinton, function-matching"):
+        recipes.get("patient")
