@@ -59,14 +59,21 @@ def build_parser():
     distill.add_argument("--student", help="saved initial student (.keras)")
     distill.add_argument("--teacher-arch", choices=arch_names, help="built-in teacher")
     distill.add_argument("--student-arch", choices=arch_names, help="built-in student")
-    distill.add_argument("--temperature", type=_positive_float, default=4.0)
-    distill.add_argument("--alpha", type=float, default=0.9,
-                         help="weight of the distillation term, in [0, 1] (default 0.9)")
+    distill.add_argument("--recipe", choices=("hinton", "function-matching"),
+                         help="train the teacher with shifted views and distill on the same "
+                              "augmented batches (keras_kd.recipes); sets the defaults below")
+    distill.add_argument("--temperature", type=_positive_float,
+                         help="default 4.0, or the recipe's")
+    distill.add_argument("--alpha", type=float,
+                         help="weight of the distillation term, in [0, 1] (default 0.9, "
+                              "or the recipe's)")
     distill.add_argument("--epochs", type=_positive_int, help="student epochs (default: 40 "
-                         "for digits, 10 otherwise)")
-    distill.add_argument("--teacher-epochs", type=_positive_int, help="default: --epochs")
-    distill.add_argument("--batch-size", type=_positive_int, default=64)
-    distill.add_argument("--learning-rate", type=_positive_float, default=3e-3)
+                         "for digits, 10 otherwise, or the recipe's)")
+    distill.add_argument("--teacher-epochs", type=_positive_int,
+                         help="default: --epochs, or the recipe's")
+    distill.add_argument("--batch-size", type=_positive_int, help="default 64, or the recipe's")
+    distill.add_argument("--learning-rate", type=_positive_float,
+                         help="default 3e-3, or the recipe's")
     distill.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     distill.add_argument("--seeds", type=_positive_int,
                          help="number of student seeds (default: 3 for digits, 1 otherwise)")
@@ -168,9 +175,25 @@ def run_tune(args):
                   alpha=args.alpha_range, overwrite=args.overwrite, verbose=verbose)
 
 
+def _recipe_defaults(args):
+    """Fills unset training options from the recipe, or the plain defaults."""
+    from keras_kd import recipes
+
+    recipe = recipes.get(args.recipe) if getattr(args, "recipe", None) else None
+    defaults = {"temperature": 4.0, "alpha": 0.9, "batch_size": 64, "learning_rate": 3e-3}
+    for name, value in defaults.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, getattr(recipe, name) if recipe else value)
+    if recipe:
+        args.epochs = args.epochs or recipe.epochs
+        args.teacher_epochs = args.teacher_epochs or recipe.teacher_epochs
+    return recipe
+
+
 def _settings(args, data):
     from keras_kd import checks, workflow
 
+    recipe = _recipe_defaults(args)
     checks.check_alpha(args.alpha)
     teacher_arch, student_arch = workflow.default_architectures(data.input_shape)
     digits = data.name == "digits"
@@ -198,6 +221,7 @@ def _settings(args, data):
         strategy=args.strategy,
         mixed_precision=args.mixed_precision,
         jit=args.jit,
+        recipe=recipe.name if recipe else None,
     )
 
 
@@ -211,6 +235,7 @@ def run_distill(args):
     from keras_kd import checks, data as data_module, strategies, workflow
 
     # Everything that can be checked without training is checked first.
+    _recipe_defaults(args)
     checks.check_alpha(args.alpha)
     _check_paths(args.teacher, args.student)
     if args.quantize != "none" and args.format != "tflite":

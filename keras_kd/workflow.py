@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_kd import architectures, report, strategies, tflite
+from keras_kd import architectures, recipes, report, strategies, tflite
 from keras_kd.atomic import atomic_path
 from keras_kd.distiller import Distiller
 from keras_kd.export import export_saved_model, save_keras
@@ -31,7 +31,9 @@ class Settings:
     "tflite", `quantize` a `keras_kd.tflite.QUANTIZATIONS` entry,
     `strategy` a `keras_kd.strategies.STRATEGIES` entry, `mixed_precision`
     trains in mixed_float16 on GPUs (mixed_bfloat16 on CPUs), `jit` compiles
-    the training step with XLA.
+    the training step with XLA, `recipe` names a `keras_kd.recipes` recipe
+    (augmented teacher; scratch and distilled students on the same
+    augmented batches).
     """
 
     dataset: str = "digits"
@@ -54,6 +56,7 @@ class Settings:
     strategy: str = "auto"
     mixed_precision: bool = False
     jit: bool = False
+    recipe: str = None
 
 
 def default_architectures(input_shape):
@@ -113,6 +116,7 @@ def get_teacher(settings, data, verbose, strategy):
     epochs = settings.teacher_epochs or settings.epochs
     name = (
         f"{data.name}_{settings.teacher_arch}_e{epochs}_b{settings.batch_size}"
+        f"{'_' + settings.recipe if settings.recipe else ''}"
         f"_s{settings.seeds[0]}_{data.fingerprint()[:8]}.keras"
     )
     path = os.path.join(TEACHERS_DIR, name)
@@ -125,10 +129,21 @@ def get_teacher(settings, data, verbose, strategy):
             settings.teacher_arch, data.input_shape, data.num_classes, seed=settings.seeds[0]
         )
         _compile_classifier(teacher, 1e-3, settings.jit)
-    teacher.fit(
-        data.x_train, data.y_train, epochs=epochs, batch_size=settings.batch_size,
-        validation_data=(data.x_test, data.y_test), verbose=verbose,
-    )
+    if settings.recipe:
+        recipe = dataclasses.replace(
+            recipes.get(settings.recipe), teacher_epochs=epochs, batch_size=settings.batch_size
+        )
+        with strategy.scope():
+            recipes.train_teacher(
+                teacher, data.x_train, data.y_train, recipe, data.num_classes,
+                validation_data=(data.x_test, data.y_test), seed=settings.seeds[0],
+                verbose=verbose,
+            )
+    else:
+        teacher.fit(
+            data.x_train, data.y_train, epochs=epochs, batch_size=settings.batch_size,
+            validation_data=(data.x_test, data.y_test), verbose=verbose,
+        )
     save_keras(teacher, path)
     return teacher, path
 
@@ -158,6 +173,8 @@ def train_students(settings, data, teacher, verbose, strategy):
     """
     make_student = _student_factory(settings, data)
     runs = {"scratch": [], "distilled": []}
+    if settings.recipe:
+        return _train_students_with_recipe(settings, data, teacher, verbose, strategy, make_student)
     for seed in settings.seeds:
         for kind, alpha in (("scratch", 0.0), ("distilled", settings.alpha)):
             how = "from labels alone" if kind == "scratch" else (
@@ -180,6 +197,29 @@ def train_students(settings, data, teacher, verbose, strategy):
                 batch_size=settings.batch_size, validation_data=(data.x_test, data.y_test),
                 verbose=verbose,
             )
+            runs[kind].append((student, history.history))
+    return runs["scratch"], runs["distilled"]
+
+
+def _train_students_with_recipe(settings, data, teacher, verbose, strategy, make_student):
+    """`train_students` for a recipe: both students see the same augmented batches."""
+    recipe = dataclasses.replace(
+        recipes.get(settings.recipe), temperature=settings.temperature, alpha=settings.alpha,
+        epochs=settings.epochs, learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size,
+    )
+    runs = {"scratch": [], "distilled": []}
+    for seed in settings.seeds:
+        for kind, tutor in (("scratch", None), ("distilled", teacher)):
+            _log(f"seed {seed}: student {kind} with recipe {recipe.name}, {recipe.epochs} epochs")
+            with strategy.scope():
+                student = make_student(seed)
+                keras.utils.set_random_seed(seed)
+                history = recipes.train_student(
+                    student, data.x_train, data.y_train, recipe, data.num_classes,
+                    teacher=tutor, validation_data=(data.x_test, data.y_test), seed=seed,
+                    verbose=verbose,
+                )
             runs[kind].append((student, history.history))
     return runs["scratch"], runs["distilled"]
 
@@ -296,6 +336,7 @@ def _model_card(settings, data, teacher, teacher_source, rows, gap, replicas):
         "teacher_architecture": settings.teacher_arch if not settings.teacher else teacher.name,
         "teacher_weights_fingerprint": weights_fingerprint(teacher),
         "student_architecture": settings.student_arch if not settings.student else settings.student,
+        "recipe": settings.recipe,
         "temperature": settings.temperature,
         "alpha": settings.alpha,
         "epochs": settings.epochs,

@@ -73,6 +73,24 @@ def test_distill_on_digits_writes_everything(workdir, capsys):
     assert json.loads((out_dir / "model_card.json").read_text())["seeds"] == [0]
 
 
+def test_distill_with_a_recipe_takes_its_settings(workdir, capsys):
+    code, out, err = run(
+        ["distill", "--recipe", "function-matching", "--epochs", "2", "--teacher-epochs", "2",
+         "--seeds", "1", "--output", "out"],
+        capsys,
+    )
+    assert code == 0, err
+    assert "recipe function-matching" in out
+    card = json.loads((workdir / "out" / "model_card.json").read_text())
+    assert card["recipe"] == "function-matching"
+    assert (card["temperature"], card["alpha"], card["epochs"], card["teacher_epochs"]) == (1.0, 1.0, 2, 2)
+    (teacher,) = os.listdir(workdir / "saved_models" / "teachers")
+    assert "function-matching" in teacher
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["distill", "--recipe", "patient"])
+    assert exit_info.value.code == 2 and "patient" in capsys.readouterr().err
+
+
 def test_quantized_tflite_keeps_the_predictions(workdir, capsys):
     code, _, err = run(
         ["distill", "--epochs", "3", "--seeds", "1", "--format", "tflite", "--quantize", "int8",
