@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import keras_kd
 from keras_kd import losses, targets
-from helpers import tiny_data, tiny_models
+from helpers import tiny_data
 
 T = 3.0
 
