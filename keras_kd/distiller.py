@@ -13,7 +13,7 @@ from keras import ops
 from keras_kd import augmentation, checks, hints as hints_lib, losses, targets
 from keras_kd.export import export_saved_model
 from keras_kd.models import inference_function, load_model, run_batches
-from keras_kd.replicas import batch_size, mean_over_batch, scale_for_replicas, unscale_for_replicas
+from keras_kd.replicas import batch_size, mean_over_batch, regularization_loss, unscale_for_replicas
 from keras_kd.teacher_cache import RandomPipelineError, TeacherCache
 from keras_kd.trainer import DistillationTrainer
 
@@ -133,13 +133,7 @@ class Distiller(DistillationTrainer):
         self.teacher_combination = teacher_combination
         self.teacher_weights = _check_teacher_weights(teacher_weights, len(teachers))
         self.hints = hints_lib.as_hints(hints)
-        self._temperature = keras.Variable(
-            checks.check_temperature(temperature), dtype="float32", trainable=False,
-            name="temperature",
-        )
-        self._alpha = keras.Variable(
-            checks.check_alpha(alpha), dtype="float32", trainable=False, name="alpha"
-        )
+        self.init_softening(temperature, alpha)
         self._warmup = keras.Variable(
             _warmup_factor(0, self.warmup_epochs), dtype="float32", trainable=False,
             name="warmup_factor",
@@ -216,24 +210,6 @@ class Distiller(DistillationTrainer):
         that concatenates every teacher's logits and hinted features, flattened.
         """
         return self._views.teacher
-
-    @property
-    def temperature(self):
-        """Float, the current temperature; assign to change it without retracing."""
-        return _as_float(self._temperature)
-
-    @temperature.setter
-    def temperature(self, value):
-        self._temperature.assign(checks.check_temperature(value))
-
-    @property
-    def alpha(self):
-        """Float, the current weight of the distillation term."""
-        return _as_float(self._alpha)
-
-    @alpha.setter
-    def alpha(self, value):
-        self._alpha.assign(checks.check_alpha(value))
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """Configures training; `loss` is the label loss on the student's logits.
@@ -341,12 +317,7 @@ class Distiller(DistillationTrainer):
                 unscale_for_replicas(hint_total), sample_weight=local_batch
             )
             total = total + hint_total
-        regularization = self.student.losses
-        if regularization:
-            total = total + scale_for_replicas(
-                ops.sum([ops.cast(ops.sum(r), "float32") for r in regularization])
-            )
-        return total
+        return total + regularization_loss(self.student)
 
     def _split(self, flat):
         """The teacher view's flat outputs as `[logits per teacher] + [features per hint slot]`."""
@@ -724,11 +695,6 @@ def label_loss(loss):
             f"{type(loss).__name__}(from_logits=True)."
         )
     return loss
-
-
-def _as_float(variable):
-    """A float32 variable's value as the shortest decimal that rounds to it."""
-    return float(str(ops.convert_to_numpy(variable).astype("float32")))
 
 
 def _in_memory(x):

@@ -6,7 +6,7 @@ from keras import ops
 from keras_kd import checks, losses
 from keras_kd.distiller import label_loss
 from keras_kd.export import export_saved_model
-from keras_kd.replicas import batch_size, mean_over_batch, scale_for_replicas, unscale_for_replicas
+from keras_kd.replicas import batch_size, mean_over_batch, regularization_loss, unscale_for_replicas
 from keras_kd.trainer import DistillationTrainer
 
 
@@ -55,35 +55,13 @@ class MutualDistiller(DistillationTrainer):
         for index, peer in enumerate(peers[1:], start=1):
             checks.check_logit_models(peer, peers[0], teacher_role=f"peer {index}")
         self.peers = peers
-        self._temperature = keras.Variable(
-            checks.check_temperature(temperature), dtype="float32", trainable=False,
-            name="temperature",
-        )
-        self._alpha = keras.Variable(
-            checks.check_alpha(alpha), dtype="float32", trainable=False, name="alpha"
-        )
+        self.init_softening(temperature, alpha)
         self.peer_loss_trackers = [
             keras.metrics.Mean(name=f"peer_{i}_loss") for i in range(len(peers))
         ]
         self.peer_metrics = []
         if all(p.built for p in peers):
             self.built = True
-
-    @property
-    def temperature(self):
-        return float(ops.convert_to_numpy(self._temperature))
-
-    @temperature.setter
-    def temperature(self, value):
-        self._temperature.assign(checks.check_temperature(value))
-
-    @property
-    def alpha(self):
-        return float(ops.convert_to_numpy(self._alpha))
-
-    @alpha.setter
-    def alpha(self, value):
-        self._alpha.assign(checks.check_alpha(value))
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """Configures training of all peers.
@@ -145,11 +123,7 @@ class MutualDistiller(DistillationTrainer):
             ], axis=0), axis=0)
             term = (1.0 - alpha) * self._label_loss(y, output, sample_weight)
             term = term + alpha * mean_over_batch(mimicry, sample_weight)
-            regularization = self.peers[i].losses
-            if regularization:
-                term = term + scale_for_replicas(
-                    ops.sum([ops.cast(ops.sum(r), "float32") for r in regularization])
-                )
+            term = term + regularization_loss(self.peers[i])
             tracker.update_state(unscale_for_replicas(term), sample_weight=batch_size(x))
             total = total + term
         return total

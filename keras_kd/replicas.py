@@ -63,3 +63,10 @@ def mean_over_batch(values, sample_weight=None):
         Scalar float32 tensor.
     """
     return _REDUCER(values, values, sample_weight)
+
+
+def regularization_loss(model):
+    """The sum of `model.losses` (weight penalties), scaled for the replica count, or 0."""
+    if not model.losses:
+        return 0.0
+    return scale_for_replicas(ops.sum([ops.cast(ops.sum(r), "float32") for r in model.losses]))

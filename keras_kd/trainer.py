@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_kd import checks
 from keras_kd.callbacks import NAN_MARKER, StopOnNaN, nan_message
 from keras_kd.replicas import batch_size, unscale_for_replicas
 
@@ -28,6 +29,38 @@ class DistillationTrainer(keras.Model):
     `FloatingPointError` naming the epoch. It also works around Keras's
     multi-worker failures (keras-team/keras#20585).
     """
+
+    def init_softening(self, temperature, alpha):
+        """Creates the temperature and alpha variables that `temperature`/`alpha` expose.
+
+        They are variables, so changing them (`DistillationSchedule`) never
+        retraces the compiled step.
+        """
+        self._temperature = keras.Variable(
+            checks.check_temperature(temperature), dtype="float32", trainable=False,
+            name="temperature",
+        )
+        self._alpha = keras.Variable(
+            checks.check_alpha(alpha), dtype="float32", trainable=False, name="alpha"
+        )
+
+    @property
+    def temperature(self):
+        """Float, the current temperature; assign to change it without retracing."""
+        return _as_float(self._temperature)
+
+    @temperature.setter
+    def temperature(self, value):
+        self._temperature.assign(checks.check_temperature(value))
+
+    @property
+    def alpha(self):
+        """Float, the current weight of the distillation term."""
+        return _as_float(self._alpha)
+
+    @alpha.setter
+    def alpha(self, value):
+        self._alpha.assign(checks.check_alpha(value))
 
     def prepare_targets(self, x, y):
         return y
@@ -106,6 +139,11 @@ class DistillationTrainer(keras.Model):
                 )
                 break
         return super()._maybe_symbolic_build(data_batch=data_batch)
+
+
+def _as_float(variable):
+    """A float32 variable's value as the shortest decimal that rounds to it."""
+    return float(str(ops.convert_to_numpy(variable).astype("float32")))
 
 
 def multi_worker(strategy):
