@@ -83,9 +83,14 @@ def accuracy(model, data):
     return float(np.mean(predictions == data.y_test)), predictions
 
 
+QUICK = False  # --quick: 2 epochs everywhere, to check the code paths
+
+
 def teacher_for(data, recipe, seed=0):
     """The recipe-trained teacher of this data set, cached on disk between runs."""
     setting = SETTINGS[data.name]
+    if QUICK:
+        recipe = dataclasses.replace(recipe, teacher_epochs=2)
     path = os.path.join(CACHE, f"{data.name}_{setting['teacher']}_{recipe.teacher_shift}"
                                f"_{recipe.teacher_epochs}_{data.fingerprint()[:8]}.keras")
     if os.path.exists(path):
@@ -195,12 +200,14 @@ def methods_suite(data, seeds):
     make = student_maker(arch, data)
     fit = dict(epochs=epochs, batch_size=64, verbose=0, validation_data=(data.x_test, data.y_test))
     # The student's hidden layer matched to the teacher's dense layer (FitNets).
-    student_hidden = [layer.name for layer in make(0).layers if isinstance(layer, keras.layers.Dense)][0]
-    teacher_hidden = [layer.name for layer in teacher.layers if isinstance(layer, keras.layers.Dense)][0]
+    first_dense = lambda model: next(  # noqa: E731
+        layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense))
 
     def distill(**kwargs):
         def train(student, seed):
             options = dict(kwargs)
+            if options.get("hints") == "first hidden layers":
+                options["hints"] = [(first_dense(student), first_dense(teacher))]
             distiller = keras_kd.Distiller(student, options.pop("teacher", teacher), **options)
             distiller.compile(keras.optimizers.Adam(3e-3), metrics=["accuracy"])
             return distiller.fit(data.x_train, data.y_train, **fit)
@@ -230,7 +237,7 @@ def methods_suite(data, seeds):
         ("DML: two peers, peer 0", dml),
         ("BAN: generation 1 from generation 0 (T=4, alpha=0.5)", ban),
         ("FitNets hint + KD (MSE, weight 1)", distill(
-            temperature=4.0, alpha=0.9, hints=[(student_hidden, teacher_hidden)])),
+            temperature=4.0, alpha=0.9, hints="first hidden layers")),
         ("DKD (alpha 1, beta 8, T=4, warm-up 5)", distill(
             distillation_loss="dkd", temperature=4.0, alpha=0.5, warmup_epochs=5)),
     ]
@@ -329,13 +336,23 @@ def main():
     parser.add_argument("--dataset", choices=sorted(SETTINGS), default="digits")
     parser.add_argument("--data-dir")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=20, help="tuner suite")
+    parser.add_argument("--quick", action="store_true", help="2 epochs, to check the code paths")
     args = parser.parse_args()
+    if args.quick:
+        global QUICK
+        QUICK = True
+        for setting in SETTINGS.values():
+            setting.update(epochs=2, method_epochs=2)
     data = load(args.dataset, args.data_dir)
     seeds = list(range(args.seeds))
     start = time.time()
     suites = {"recipe": recipe_suite, "methods": methods_suite, "omitted": omitted_suite,
               "tuner": tuner_suite}
-    suites[args.suite](data, seeds)
+    if args.suite == "tuner":
+        tuner_suite(data, seeds, args.trials)
+    else:
+        suites[args.suite](data, seeds)
     print(f"\n({args.suite} on {data.name}: {time.time() - start:.0f} s on {os.cpu_count()} CPUs)")
 
 
