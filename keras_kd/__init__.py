@@ -14,6 +14,7 @@ if keras.backend.backend() != "tensorflow":
 
 from keras_kd import architectures, augmentation, data, losses, report, tflite, tuning, workflow  # noqa: E402
 from keras_kd.atomic import atomic_path  # noqa: E402
+from keras_kd.augmented_cache import record_augmented_epochs  # noqa: E402
 from keras_kd.callbacks import DistillationSchedule, StopOnNaN  # noqa: E402
 from keras_kd.distiller import Distiller  # noqa: E402
 from keras_kd.export import export_saved_model, save_keras  # noqa: E402
@@ -28,7 +29,7 @@ from keras_kd.teacher_cache import RandomPipelineError, TeacherCache  # noqa: E4
 __all__ = [
     "Distiller", "DistillationLoss", "DistillationSchedule", "FeatureHint", "MutualDistiller",
     "RandomPipelineError", "SelfDistillationResult", "StopOnNaN", "TeacherCache", "architectures", "atomic_path", "augmentation", "checks",
-    "data", "distillation_loss", "export_saved_model", "launch", "load_model", "losses",
+    "data", "distillation_loss", "export_saved_model", "launch", "load_model", "losses", "record_augmented_epochs",
     "report", "save_keras", "self_distill", "strip_softmax", "targets", "tflite", "tuning", "weights_fingerprint",
     "workflow",
 ]

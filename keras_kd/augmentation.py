@@ -1,6 +1,7 @@
 """Detecting input pipelines and models whose outputs change from epoch to epoch."""
 
 import hashlib
+import re
 
 import keras
 import tensorflow as tf
@@ -57,7 +58,8 @@ def pipeline_fingerprint(dataset):
     """A SHA-256 of a pipeline's graph, equal for pipelines built the same way.
 
     Covers sources (file names, in-memory tensors), transformations and their
-    functions; leaves out the per-process names TF gives each dataset.
+    functions; leaves out the per-process names TF gives each dataset, its
+    traced functions and its seed generators.
     """
     return _fingerprint(_graph(dataset))
 
@@ -68,11 +70,16 @@ def inspect_pipeline(dataset):
     return _randomness(graph), _fingerprint(graph)
 
 
+# Names TF numbers per process: traced functions and seed-generator resources.
+_COUNTED_NAMES = re.compile(rb"(__inference_\w*?|SeedGenerator)_\d+(?!\w)")
+
+
 def _fingerprint(graph):
     for node in _nodes(graph):
         if "metadata" in node.attr:
             del node.attr["metadata"]
-    return hashlib.sha256(graph.SerializeToString(deterministic=True)).hexdigest()
+    serialized = _COUNTED_NAMES.sub(rb"\1", graph.SerializeToString(deterministic=True))
+    return hashlib.sha256(serialized).hexdigest()
 
 
 def _graph(dataset):

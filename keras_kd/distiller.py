@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_kd import augmentation, checks, hints as hints_lib, losses, targets
+from keras_kd.augmented_cache import record_augmented_epochs
 from keras_kd.export import export_saved_model
 from keras_kd.models import inference_function, load_model, run_batches
 from keras_kd.replicas import batch_size, mean_over_batch, regularization_loss, unscale_for_replicas
@@ -413,8 +414,9 @@ class Distiller(DistillationTrainer):
         validation_batch_size=None,
         validation_freq=1,
         cache_teacher=True,
+        augmented_epochs=None,
     ):
-        """Trains the student; arguments as in `keras.Model.fit`, plus one.
+        """Trains the student; arguments as in `keras.Model.fit`, plus two.
 
         The inputs are checked before any training: labels present unless
         `alpha == 1` (always for DKD), labels within the class range, and
@@ -429,6 +431,12 @@ class Distiller(DistillationTrainer):
                 pipeline with random augmentation or reshuffling runs the
                 teachers on each batch instead, with a warning. False always
                 runs them per batch.
+            augmented_epochs: Integer or None. With a `tf.data` pipeline that
+                augments at random, record this many of its epochs with the
+                teachers' outputs (`keras_kd.record_augmented_epochs`, in the
+                `cache_teacher` folder or a temporary one) and replay them in
+                turn: teacher and student still see the same views, and the
+                teachers run `augmented_epochs` times instead of every epoch.
 
         Returns:
             A `keras.callbacks.History`.
@@ -441,6 +449,12 @@ class Distiller(DistillationTrainer):
         if self.warmup_epochs:
             callbacks.append(_Warmup(self._warmup, self.warmup_epochs))
         with contextlib.ExitStack() as stack:
+            if augmented_epochs and _is_random_dataset(x):
+                folder = _folder_of(cache_teacher) or stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="keras_kd_views_")
+                )
+                x, steps = record_augmented_epochs(self.teacher_view, x, augmented_epochs, folder)
+                steps_per_epoch = steps_per_epoch or steps
             if cache_teacher and class_weight is None:
                 cache = self._cache_for(cache_teacher, epochs - initial_epoch, stack)
                 x, y = self._attach_teacher_logits(x, y, batch_size, cache)
@@ -703,6 +717,22 @@ def _in_memory(x):
     return bool(leaves) and all(
         isinstance(leaf, (np.ndarray, tf.Tensor)) for leaf in leaves
     )
+
+
+def _is_random_dataset(x):
+    """Whether `x` is a dataset, not yet carrying teacher outputs, that changes every epoch."""
+    return (
+        isinstance(x, tf.data.Dataset) and not _is_packed_dataset(x)
+        and bool(augmentation.pipeline_randomness(x))
+    )
+
+
+def _folder_of(cache_teacher):
+    if isinstance(cache_teacher, TeacherCache):
+        return cache_teacher.directory
+    if isinstance(cache_teacher, (str, os.PathLike)):
+        return os.fspath(cache_teacher)
+    return None
 
 
 def _is_packed_dataset(dataset):
