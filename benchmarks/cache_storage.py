@@ -1,6 +1,7 @@
 """Accuracy of students distilled from compact teacher caches: float32, float16 and top-k logits.
 
     python benchmarks/cache_storage.py            # digits, 3 seeds, about a minute on 2 CPU cores
+    python benchmarks/cache_storage.py --dataset synthetic100   # 100 classes, where top-k is meant
 
 Trains one teacher on the digits, caches its logits with each storage
 option, distills the same student from each cache over several seeds, and
@@ -21,7 +22,23 @@ import tensorflow as tf  # noqa: E402
 import keras_kd  # noqa: E402
 from keras_kd import architectures  # noqa: E402
 
-STORAGE = [("float32", None), ("float16", None), ("float16", 5), ("float16", 3), ("float16", 1)]
+STORAGE = {
+    "digits": [("float32", None), ("float16", None), ("float16", 5), ("float16", 3), ("float16", 1)],
+    "synthetic100": [("float32", None), ("float16", None), ("float16", 20), ("float16", 10),
+                     ("float16", 5), ("float16", 1)],
+}
+
+
+def synthetic100():
+    """100 overlapping Gaussian classes (scikit-learn's make_classification), 12k/4k split."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=16_000, n_features=64, n_informative=48, n_redundant=8,
+                               n_classes=100, n_clusters_per_class=1, class_sep=2.0,
+                               random_state=0)
+    x = ((x - x.mean(0)) / x.std(0)).astype("float32")
+    y = y.astype("int32")
+    return keras_kd.data.Splits("synthetic100", x[:12_000], y[:12_000], x[12_000:], y[12_000:], 100)
 
 
 def main(argv=None):
@@ -30,18 +47,20 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--student", default="mlp-small")
+    parser.add_argument("--dataset", choices=sorted(STORAGE), default="digits")
     args = parser.parse_args(argv)
-    data = keras_kd.data.load_digits()
-    teacher = architectures.build("mlp-medium", data.input_shape, 10, seed=0)
+    data = keras_kd.data.load_digits() if args.dataset == "digits" else synthetic100()
+    classes = data.num_classes
+    teacher = architectures.build("mlp-medium", data.input_shape, classes, seed=0)
     teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     teacher.fit(data.x_train, data.y_train, epochs=40, batch_size=64, verbose=0)
     teacher_top1 = teacher.predict(data.x_test, verbose=0).argmax(-1)
-    print(f"teacher test accuracy {np.mean(teacher_top1 == data.y_test):.4f}; student {args.student}, "
+    print(f"{data.name}: teacher test accuracy {np.mean(teacher_top1 == data.y_test):.4f}; student {args.student}, "
           f"T={args.temperature}, alpha=0.9, {args.epochs} epochs, {args.seeds} seeds")
     print("| storage | bytes/example | test accuracy | agreement with teacher |")
     print("|---|---|---|---|")
     examples = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-    for dtype, top_k in STORAGE:
+    for dtype, top_k in STORAGE[args.dataset]:
         with tempfile.TemporaryDirectory() as tmp:
             cache = keras_kd.TeacherCache(teacher, tmp, dtype=dtype, top_k=top_k)
             attached = cache.attach(examples)
@@ -49,10 +68,10 @@ def main(argv=None):
             per_example = os.path.getsize(os.path.join(entry, "logits.bin")) // len(data.x_train)
             accuracy, agreement = [], []
             for seed in range(args.seeds):
-                student = architectures.build(args.student, data.input_shape, 10, seed=seed)
+                student = architectures.build(args.student, data.input_shape, classes, seed=seed)
                 distiller = keras_kd.Distiller(student, teacher, args.temperature, alpha=0.9)
                 distiller.compile(keras.optimizers.Adam(3e-3))
-                train = attached.shuffle(2048, seed=seed).batch(64)
+                train = attached.shuffle(len(data.x_train), seed=seed).batch(64)
                 distiller.fit(train, epochs=args.epochs, verbose=0)
                 top1 = student.predict(data.x_test, verbose=0).argmax(-1)
                 accuracy.append(np.mean(top1 == data.y_test))
