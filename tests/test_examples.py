@@ -17,7 +17,7 @@ def load_example(name):
     return module
 
 
-IN_PROCESS = ["distill_digits", "distill_mnist", "distill_cifar10", "multi_gpu"]
+IN_PROCESS = ["distill_digits", "distill_mnist", "distill_cifar10", "multi_gpu", "distillation_methods"]
 
 
 def test_every_example_is_covered():
