@@ -195,7 +195,7 @@ def _settings(args, data):
 
     recipe = _recipe_defaults(args)
     checks.check_alpha(args.alpha)
-    teacher_arch, student_arch = workflow.default_architectures(data.input_shape)
+    teacher_arch, student_arch = workflow.default_architectures(data.input_shape, recipe)
     digits = data.name == "digits"
     student_arch = args.student_arch or student_arch
     student_name = os.path.splitext(os.path.basename(args.student.rstrip("/")))[0] if args.student else student_arch

@@ -59,8 +59,16 @@ class Settings:
     recipe: str = None
 
 
-def default_architectures(input_shape):
-    """(teacher, student) architecture names suited to inputs of this shape."""
+def default_architectures(input_shape, recipe=None):
+    """(teacher, student) architecture names suited to inputs of this shape.
+
+    A recipe gets the pairing it was measured with (benchmarks/RESULTS.md):
+    a CNN teacher trained on shifted images and a 2x256 MLP student (a small
+    CNN for colour images).
+    """
+    if recipe:
+        colour = len(input_shape) == 3 and input_shape[-1] > 1
+        return "cnn-large", "cnn-small" if colour else "mlp-medium"
     if len(input_shape) >= 2:
         return "cnn-large", "cnn-small"
     return "mlp-medium", "mlp-tiny"

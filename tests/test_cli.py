@@ -83,6 +83,7 @@ def test_distill_with_a_recipe_takes_its_settings(workdir, capsys):
     assert "recipe function-matching" in out
     card = json.loads((workdir / "out" / "model_card.json").read_text())
     assert card["recipe"] == "function-matching"
+    assert (card["teacher_architecture"], card["student_architecture"]) == ("cnn-large", "mlp-medium")
     assert (card["temperature"], card["alpha"], card["epochs"], card["teacher_epochs"]) == (1.0, 1.0, 2, 2)
     (teacher,) = os.listdir(workdir / "saved_models" / "teachers")
     assert "function-matching" in teacher
