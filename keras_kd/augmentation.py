@@ -71,15 +71,32 @@ def inspect_pipeline(dataset):
 
 
 # Names TF numbers per process: traced functions and seed-generator resources.
-_COUNTED_NAMES = re.compile(rb"(__inference_\w*?|SeedGenerator)_\d+(?!\w)")
+_COUNTED_NAMES = re.compile(r"(__inference_\w*?|SeedGenerator)_\d+$")
+# Embedded arrays larger than this are hashed once and replaced by their
+# digest, so the graph is re-serialized without them.
+_LARGE_CONSTANT = 1 << 16
 
 
 def _fingerprint(graph):
+    # Names are rewritten in the graph, not in its bytes: a name's length is
+    # part of the serialized message around it.
+    canonical = lambda name: _COUNTED_NAMES.sub(r"\1", name)  # noqa: E731
+    for function in graph.library.function:
+        function.signature.name = canonical(function.signature.name)
     for node in _nodes(graph):
         if "metadata" in node.attr:
             del node.attr["metadata"]
-    serialized = _COUNTED_NAMES.sub(rb"\1", graph.SerializeToString(deterministic=True))
-    return hashlib.sha256(serialized).hexdigest()
+        for attr in node.attr.values():
+            if attr.HasField("func"):
+                attr.func.name = canonical(attr.func.name)
+            for func in attr.list.func:
+                func.name = canonical(func.name)
+            if attr.HasField("tensor"):
+                for handle in attr.tensor.resource_handle_val:
+                    handle.name = canonical(handle.name)
+                if len(attr.tensor.tensor_content) > _LARGE_CONSTANT:
+                    attr.tensor.tensor_content = hashlib.sha256(attr.tensor.tensor_content).digest()
+    return hashlib.sha256(graph.SerializeToString(deterministic=True)).hexdigest()
 
 
 def _graph(dataset):

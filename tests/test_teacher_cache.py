@@ -282,3 +282,18 @@ def test_unsuitable_datasets_are_refused(tmp_path):
     assert entry_dirs(tmp_path) == []  # nothing half-written left behind
     with pytest.raises(ValueError, match="dtype"):
         keras_kd.TeacherCache(teacher, tmp_path, dtype="int8")
+
+
+def test_keys_follow_every_byte_of_large_embedded_arrays(tmp_path):
+    teacher, _ = tiny_models()
+    cache = keras_kd.TeacherCache(teacher, tmp_path)
+    x = np.random.default_rng(0).normal(size=(8192, 8)).astype("float32")  # 256 KiB: hashed apart
+    y = np.zeros(8192, "int32")
+    changed = x.copy()
+    changed[-1, -1] += 1.0  # outside the first batch, which the key also reads
+
+    def pipeline(a):
+        return tf.data.Dataset.from_tensor_slices((a, y)).batch(64).map(lambda u, v: (u * 2.0, v))
+
+    assert cache.key(pipeline(x)) == cache.key(pipeline(x.copy()))
+    assert cache.key(pipeline(x)) != cache.key(pipeline(changed))
