@@ -357,7 +357,10 @@ def main():
     parser.add_argument("--trials", type=int, default=20, help="tuner suite")
     parser.add_argument("--quick", action="store_true", help="2 epochs, to check the code paths")
     parser.add_argument("--only", nargs="+", help="recipe suite: variants starting with these")
+    parser.add_argument("--epochs", type=int, help="student epochs (default: per data set)")
     args = parser.parse_args()
+    if args.epochs:
+        SETTINGS[args.dataset]["epochs"] = args.epochs
     global ONLY
     ONLY = args.only
     if args.quick:
