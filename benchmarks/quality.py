@@ -161,7 +161,8 @@ def recipe_suite(data, seeds):
     shift = setting["shift"]
     hinton = dataclasses.replace(recipes.get("hinton"), teacher_shift=shift, student_shift=shift,
                                  epochs=setting["epochs"],
-                                 temperature=setting.get("temperature", 4.0))
+                                 temperature=setting.get("temperature", 4.0),
+                                 alpha=setting.get("alpha", 0.9))
     matching = dataclasses.replace(recipes.get("function-matching"), teacher_shift=shift,
                                    student_shift=shift, epochs=3 * setting["epochs"])
     plain = dataclasses.replace(hinton, student_shift=0)
@@ -182,7 +183,8 @@ def recipe_suite(data, seeds):
         ("scratch, no augmentation", plain, None),
         (f"plain KD, no augmentation (T={plain.temperature:g}, alpha=0.9)", plain, teacher),
         (f"scratch, shifts ({hinton.epochs} epochs)", hinton, None),
-        (f"recipe hinton: KD on the same shifted views (T={hinton.temperature:g}, alpha=0.9)",
+        (f"recipe hinton: KD on the same shifted views (T={hinton.temperature:g}, "
+         f"alpha={hinton.alpha:g})",
          hinton, teacher),
         (f"scratch, shifts + mixup ({matching.epochs} epochs)", matching, None),
         ("recipe function-matching (T=1, alpha=1)", matching, teacher),
@@ -358,9 +360,12 @@ def main():
     parser.add_argument("--quick", action="store_true", help="2 epochs, to check the code paths")
     parser.add_argument("--only", nargs="+", help="recipe suite: variants starting with these")
     parser.add_argument("--epochs", type=int, help="student epochs (default: per data set)")
+    parser.add_argument("--temperature", type=float, help="recipe hinton's T (default 4)")
+    parser.add_argument("--alpha", type=float, help="recipe hinton's alpha (default 0.9)")
     args = parser.parse_args()
-    if args.epochs:
-        SETTINGS[args.dataset]["epochs"] = args.epochs
+    for name in ("epochs", "temperature", "alpha"):
+        if getattr(args, name) is not None:
+            SETTINGS[args.dataset][name] = getattr(args, name)
     global ONLY
     ONLY = args.only
     if args.quick:
