@@ -69,6 +69,8 @@ def parse_args(argv):
     parser.add_argument("--alpha", type=float, default=0.9)
     parser.add_argument("--jit", action="store_true", help="compile(jit_compile=True)")
     parser.add_argument("--skip-keras", action="store_true", help="leave out keras.distillation")
+    parser.add_argument("--build-only", action="store_true",
+                        help="only time building the caches against one teacher pass")
     return parser.parse_args(argv)
 
 
@@ -156,6 +158,12 @@ def main(argv=None):
         start = time.perf_counter()
         cache.attach(dataset)
         build_disk = time.perf_counter() - start
+        if args.build_only:
+            print(f"building the cache: in memory {build_memory:.3f} s against one teacher pass "
+                  f"over the arrays {teacher_pass:.3f} s ({build_memory / teacher_pass:.2f}x); on "
+                  f"disk {build_disk:.3f} s against one pass over the tf.data pipeline "
+                  f"{dataset_pass:.3f} s ({build_disk / dataset_pass:.2f}x)")
+            return
 
         print(f"running: {args.examples} examples, batch {args.batch_size}, {args.epochs} epochs "
               f"(first is warm-up), TF {tf.__version__}, Keras {keras.__version__}, "
