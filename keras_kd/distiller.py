@@ -350,21 +350,21 @@ class Distiller(DistillationTrainer):
         """Per-example distillation term over one or several teachers."""
         if len(teacher_logits) == 1:
             return self._one_teacher(teacher_logits[0], student_logits, labels)
-        for tracker, logits in zip(self.teacher_loss_trackers, teacher_logits):
-            own = mean_over_batch(self._one_teacher(logits, student_logits, labels))
-            tracker.update_state(unscale_for_replicas(own), sample_weight=batch_size(logits))
+        # Each teacher's own term, for the history and for "sum".
+        own = [self._one_teacher(t, student_logits, labels) for t in teacher_logits]
+        for tracker, values in zip(self.teacher_loss_trackers, own):
+            tracker.update_state(
+                unscale_for_replicas(mean_over_batch(values)), sample_weight=batch_size(values)
+            )
         stacked = ops.stack([ops.cast(t, "float32") for t in teacher_logits], axis=1)
         if self.teacher_weights == "entropy":
             weights = ops.stop_gradient(losses.entropy_weights(stacked, self._temperature))
         else:
             weights = ops.convert_to_tensor(np.asarray(self.teacher_weights, "float32"))[None, :]
-        if self.teacher_combination == "average":
-            mixed = losses.combine_teachers(stacked, weights, self._temperature)
-            return self._one_teacher(mixed, student_logits, labels)
-        terms = ops.stack(
-            [self._one_teacher(t, student_logits, labels) for t in teacher_logits], axis=1
-        )
-        return ops.sum(weights * terms, axis=1)
+        if self.teacher_combination == "sum":
+            return ops.sum(weights * ops.stack(own, axis=1), axis=1)
+        mixed = losses.combine_teachers(stacked, weights, self._temperature)
+        return self._one_teacher(mixed, student_logits, labels)
 
     def _hint_term(self, parts, student_features, sample_weight):
         total = 0.0
