@@ -154,7 +154,7 @@ def test_hint_term_matches_numpy_with_the_projection():
     t_feat = np.asarray(hidden(teacher, "teacher_hidden"), "float64")
     kernel, bias = distiller.hint_projections[0].get_weights()
     hint = ((t_feat - (s_feat @ kernel + bias)) ** 2).mean(-1).mean()
-    soft = T**2 * 0 + (4.0**2) * kl64(softmax64(rows[:, :3], 4.0), softmax64(np.asarray(y_pred), 4.0))
+    soft = 4.0**2 * kl64(softmax64(rows[:, :3], 4.0), softmax64(np.asarray(y_pred), 4.0))
     np.testing.assert_allclose(total, soft.mean() + 2.0 * hint, rtol=1e-5)
 
 
