@@ -4,8 +4,10 @@ import hashlib
 import re
 
 import keras
+import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import graph_pb2
+from tensorflow.core.framework import graph_pb2, node_def_pb2
+from tensorflow.python.data.ops import structured_function
 
 # Ops whose results differ on every run: stateful random number generators,
 # and variable writes (the seed counters of tf.random.Generator and of Keras
@@ -25,7 +27,8 @@ def pipeline_randomness(dataset):
     Looks through the pipeline's graph and the functions it maps: stateful
     random ops (`tf.random.normal`, Keras random preprocessing layers called
     with `training=True`, `tf.random.Generator`), shuffles that reshuffle each
-    iteration, and Python generators (which cannot be inspected).
+    iteration, parallel stages allowed to return results out of order
+    (`deterministic=False`), and Python generators (which cannot be inspected).
 
     Args:
         dataset: A `tf.data.Dataset`.
@@ -41,14 +44,18 @@ def pipeline_randomness(dataset):
         print("teacher outputs cannot be cached; the teacher runs per batch")
     ```
     """
-    return _randomness(_graph(dataset))
+    return _randomness(_graph(dataset), dataset)
 
 
-def _randomness(graph):
+def _randomness(graph, dataset):
     reasons = set()
+    if dataset.options().deterministic is False:
+        reasons.add("tf.data.Options.deterministic=False (parallel results in any order)")
     for node in _nodes(graph):
         if node.op.startswith("Shuffle") and node.attr["reshuffle_each_iteration"].b:
             reasons.add(f"{node.op} (reshuffle_each_iteration=True)")
+        elif "deterministic" in node.attr and node.attr["deterministic"].s == b"false":
+            reasons.add(f"{node.op} (deterministic=False: parallel results in any order)")
         elif node.op in _STATEFUL_OPS or node.op.startswith(_STATEFUL_PREFIXES):
             reasons.add(node.op)
     return sorted(reasons)
@@ -67,7 +74,7 @@ def pipeline_fingerprint(dataset):
 def inspect_pipeline(dataset):
     """`(pipeline_randomness, pipeline_fingerprint)` from one look at the graph."""
     graph = _graph(dataset)
-    return _randomness(graph), _fingerprint(graph)
+    return _randomness(graph, dataset), _fingerprint(graph)
 
 
 # Names TF numbers per process: traced functions and seed-generator resources.
@@ -100,9 +107,123 @@ def _fingerprint(graph):
 
 
 def _graph(dataset):
+    """The pipeline as a GraphDef, from its Python objects when it can be.
+
+    TF's own serialization copies every embedded array (about 0.5 s for
+    63 MB of `from_tensor_slices` arrays, a fifth of a teacher pass in
+    `benchmarks/speed.py`); the walk hashes them in place instead. Pipelines
+    with a stage the walk does not know are serialized by TF.
+    """
+    walked = _walk(dataset)
+    return walked if walked is not None else _serialized_graph(dataset)
+
+
+def _serialized_graph(dataset):
     graph = graph_pb2.GraphDef()
     graph.ParseFromString(dataset._as_serialized_graph(strip_device_assignment=True).numpy())
     return graph
+
+
+# Dataset classes whose Python objects keep every input of their op (checked
+# against TF's sources; tests/test_teacher_cache.py changes each one and
+# expects a new key). Each becomes a node named after its class, so the
+# randomness rules read it as they read TF's graph (`ShuffleDataset` with
+# `reshuffle_each_iteration`, `RandomDataset`, stateful ops in functions).
+_WALKABLE = frozenset({
+    "_TensorSliceDataset", "_TensorDataset", "_RangeDataset", "_RandomDataset",
+    "_BatchDataset", "_ParallelBatchDataset", "_PaddedBatchDataset", "_RebatchDataset",
+    "_UnbatchDataset", "_RestructuredDataset", "_DenseToRaggedDataset",
+    "_MapDataset", "_ParallelMapDataset", "_FilterDataset", "_FlatMapDataset",
+    "_InterleaveDataset", "_ParallelInterleaveDataset", "_ScanDataset",
+    "_TakeDataset", "_SkipDataset", "_TakeWhileDataset", "_ShardDataset",
+    "_WindowDataset", "_ShuffleDataset", "_PrefetchDataset", "_RepeatDataset",
+    "_ZipDataset", "_ConcatenateDataset", "CacheDataset", "_OptionsDataset",
+    "_AssertCardinalityDataset", "_IgnoreErrorsDataset",
+    "TFRecordDatasetV2", "FixedLengthRecordDatasetV2", "TextLineDatasetV2",
+    "ParallelInterleaveDataset",
+})
+_UNWALKED_ATTRS = ("_variant_tensor_attr", "_graph_attr", "_name")
+
+
+class _NotWalkable(Exception):
+    pass
+
+
+def _walk(dataset):
+    """The pipeline rebuilt as a GraphDef of its stages, or None if it has an unknown stage."""
+    graph, library = graph_pb2.GraphDef(), {}
+    try:
+        _walk_stage(dataset, graph, library, {})
+    except _NotWalkable:
+        return None
+    graph.library.function.extend(library[name] for name in sorted(library))
+    return graph
+
+
+def _walk_stage(dataset, graph, library, names):
+    if id(dataset) in names:
+        return names[id(dataset)]
+    kind = type(dataset).__name__
+    if kind not in _WALKABLE:
+        raise _NotWalkable(kind)
+    node = node_def_pb2.NodeDef(op=kind.lstrip("_"))
+    for key in sorted(vars(dataset)):
+        if key not in _UNWALKED_ATTRS:
+            _walk_value(node, key.lstrip("_"), getattr(dataset, key), graph, library, names)
+    node.name = names[id(dataset)] = f"stage_{len(graph.node)}"
+    graph.node.append(node)
+    return node.name
+
+
+def _walk_value(node, key, value, graph, library, names):
+    attr = node.attr[key]
+    if isinstance(value, tf.data.Dataset):
+        node.input.append(_walk_stage(value, graph, library, names))
+        attr.s = node.input[-1].encode()
+    elif isinstance(value, structured_function.StructuredFunctionWrapper):
+        function = value.function
+        definition = function.function_def
+        library[definition.signature.name] = definition
+        for nested in function.graph.as_graph_def().library.function:
+            library[nested.signature.name] = nested
+        attr.func.name = definition.signature.name
+        for index, captured in enumerate(function.captured_inputs):
+            node.attr[f"{key}/captured_{index}"].s = _tensor_digest(captured)
+    elif isinstance(value, tf.Tensor):
+        attr.s = _tensor_digest(value)
+    elif isinstance(value, bool):
+        attr.b = value
+    elif isinstance(value, int):
+        attr.i = value
+    elif isinstance(value, float):
+        attr.f = value
+    elif isinstance(value, str):
+        attr.s = value.encode()
+    elif isinstance(value, tf.data.Options):
+        attr.s = value._to_proto().SerializeToString(deterministic=True)
+    elif value is None or isinstance(value, (tf.TypeSpec, tf.DType, type)):
+        attr.s = repr(value).encode()
+    elif isinstance(value, (list, tuple)):
+        attr.i = len(value)
+        for index, item in enumerate(value):
+            _walk_value(node, f"{key}/{index}", item, graph, library, names)
+    else:
+        raise _NotWalkable(f"{key}: {type(value).__name__}")
+
+
+def _tensor_digest(tensor):
+    """Dtype, shape and a hash of the values; resources (variables) by kind only."""
+    header = f"{tensor.dtype.name}{tensor.shape}".encode()
+    if tensor.dtype in (tf.resource, tf.variant):
+        return header
+    digest = hashlib.sha256(header)
+    if tensor.dtype == tf.string:
+        for item in np.asarray(tensor.numpy(), dtype=object).reshape(-1):
+            digest.update(len(item).to_bytes(8, "little") + item)
+    else:
+        # `_numpy()` is the tensor's own buffer; `numpy()` would copy it first.
+        digest.update(np.ascontiguousarray(tensor._numpy()).data)
+    return digest.digest()
 
 
 def _nodes(graph):

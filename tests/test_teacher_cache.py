@@ -183,7 +183,8 @@ def test_corrupt_or_truncated_entries_are_rebuilt(tmp_path, damage):
 def test_streams_in_bounded_memory(tmp_path):
     """A cache 10x larger than the memory budget is written and read in chunks."""
     keras.utils.set_random_seed(0)
-    classes, n, budget = 100, 25_000, 1_000_000  # 10 MB of float32 logits
+    # The teacher runs on groups of up to 1,024 examples (400 KB of logits here).
+    classes, n, budget = 100, 50_000, 2_000_000  # 20 MB of float32 logits
     teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(classes)])
     x = tf.data.Dataset.range(n).map(lambda i: tf.fill((4,), tf.cast(i % 7, tf.float32))).batch(500)
     # Run the code path once on a tiny input first, so that first-time imports
@@ -297,3 +298,104 @@ def test_keys_follow_every_byte_of_large_embedded_arrays(tmp_path):
 
     assert cache.key(pipeline(x)) == cache.key(pipeline(x.copy()))
     assert cache.key(pipeline(x)) != cache.key(pipeline(changed))
+
+
+def pipelines(x, y, folder):
+    """Pipelines of every stage the fast walk reads, plus some it leaves to TF."""
+    records = os.path.join(folder, "r.tfrecord")
+    with tf.io.TFRecordWriter(records) as writer:
+        writer.write(b"abc")
+    base = tf.data.Dataset.from_tensor_slices((x, y))
+    flip = keras.layers.RandomFlip("horizontal")
+    table = tf.constant(np.arange(4, dtype="float32"))
+    return {
+        "slices": base, "tensors": tf.data.Dataset.from_tensors(x), "range": tf.data.Dataset.range(3),
+        "batch": base.batch(4, drop_remainder=True), "parallel_batch": base.batch(4, num_parallel_calls=2),
+        "padded_batch": base.padded_batch(4), "rebatch": base.batch(4).rebatch(2),
+        "unbatch": base.batch(4).unbatch(), "map": base.map(lambda a, b: (a * 2.0, b)),
+        "captured": base.map(lambda a, b: (a + table[0], b)),
+        "parallel_map": base.map(lambda a, b: (a, b), num_parallel_calls=2),
+        "filter": base.filter(lambda a, b: b >= 0), "flat_map": base.flat_map(
+            lambda a, b: tf.data.Dataset.from_tensors(a)),
+        "interleave": base.interleave(lambda a, b: tf.data.Dataset.from_tensors(a), cycle_length=2),
+        "scan": base.scan(0, lambda s, e: (s + 1, e)), "take": base.take(3), "skip": base.skip(1),
+        "take_while": base.take_while(lambda a, b: True), "shard": base.shard(2, 0),
+        "window": base.window(2).flat_map(lambda a, b: a), "fixed_shuffle": base.shuffle(
+            4, seed=1, reshuffle_each_iteration=False), "prefetch": base.prefetch(2),
+        "repeat": base.repeat(2), "zip": tf.data.Dataset.zip((base, base)),
+        "concatenate": base.concatenate(base), "cache": base.cache(),
+        "cardinality": base.apply(tf.data.experimental.assert_cardinality(len(x))),
+        "ignore_errors": base.ignore_errors(), "tfrecord": tf.data.TFRecordDataset(records),
+        "tfrecord_parallel": tf.data.TFRecordDataset([records] * 2, num_parallel_reads=2),
+        "fixed_length": tf.data.FixedLengthRecordDataset(records, 1),
+        "text": tf.data.TextLineDataset(records), "enumerate": base.enumerate(),
+        "stateless": base.map(lambda a, b: (a + tf.random.stateless_normal((8,), seed=[1, 2]), b)),
+        # Random:
+        "reshuffle": base.shuffle(4), "random_source": tf.data.Dataset.random(seed=1),
+        "normal": base.map(lambda a, b: (a + tf.random.normal(tf.shape(a)), b)),
+        "keras_layer": base.batch(2).map(lambda a, b: (flip(tf.reshape(a, (-1, 2, 4, 1)), training=True), b)),
+        "python": tf.data.Dataset.from_generator(lambda: iter([1]), output_signature=tf.TensorSpec((), tf.int32)),
+        "sample": tf.data.Dataset.sample_from_datasets([base, base], seed=1),
+        "unordered_map": base.map(lambda a, b: (a, b), num_parallel_calls=2, deterministic=False),
+    }
+
+
+def test_the_fast_walk_reads_pipelines_as_tf_serializes_them(tmp_path):
+    """Same randomness verdict from the Python walk as from TF's own graph, for every stage."""
+    x, y = tiny_data(n=8)
+    walked = []
+    for name, dataset in pipelines(x, y, tmp_path).items():
+        from_tf = augmentation._randomness(augmentation._serialized_graph(dataset), dataset)
+        graph = augmentation._walk(dataset)
+        if graph is not None:
+            walked.append(name)
+            assert bool(augmentation._randomness(graph, dataset)) == bool(from_tf), name
+        assert bool(augmentation.pipeline_randomness(dataset)) == bool(from_tf), name
+    # The common pipelines take the fast path (no copy of embedded arrays).
+    for name in ("slices", "batch", "map", "captured", "parallel_map", "reshuffle", "tfrecord",
+                 "interleave", "cache", "normal", "keras_layer", "unordered_map"):
+        assert name in walked, name
+    assert augmentation.pipeline_randomness(pipelines(x, y, tmp_path)["unordered_map"])
+    options = tf.data.Options()
+    options.deterministic = False
+    assert augmentation.pipeline_randomness(batches(x, y).with_options(options))
+
+
+def test_every_stage_parameter_is_in_the_fingerprint(tmp_path):
+    x, y = tiny_data(n=8)
+    fingerprint = augmentation.pipeline_fingerprint
+    base = lambda a=x: tf.data.Dataset.from_tensor_slices((a, y))  # noqa: E731
+    same = pipelines(x, y, tmp_path)
+    for _ in range(150):  # move TF's per-process function numbers past another digit
+        tf.function(lambda: 0).get_concrete_function()
+    again = pipelines(x, y, tmp_path)
+    for name in same:
+        if name not in ("python", "reshuffle", "normal", "keras_layer", "sample"):
+            assert fingerprint(same[name]) == fingerprint(again[name]), name
+    other = tmp_path / "other.tfrecord"
+    with tf.io.TFRecordWriter(str(other)) as writer:
+        writer.write(b"abc")
+    table = lambda v: tf.constant(np.arange(4, dtype="float32") + v)  # noqa: E731
+    changed = [
+        (base(), base(x + 1)),
+        (base().batch(4), base().batch(3)),
+        (base().batch(4), base().batch(4, drop_remainder=True)),
+        (base().padded_batch(4), base().padded_batch(4, padding_values=(1.0, 0))),
+        (base().map(lambda a, b: (a * 2.0, b)), base().map(lambda a, b: (a * 3.0, b))),
+        (base().map(lambda a, b, t=table(0): (a + t[0], b)), base().map(lambda a, b, t=table(1): (a + t[0], b))),
+        (base().filter(lambda a, b: b >= 0), base().filter(lambda a, b: b >= 1)),
+        (base().take(3), base().take(4)), (base().skip(1), base().skip(2)),
+        (base().shard(2, 0), base().shard(2, 1)), (base().repeat(2), base().repeat(3)),
+        (base().shuffle(4, seed=1, reshuffle_each_iteration=False),
+         base().shuffle(4, seed=2, reshuffle_each_iteration=False)),
+        (tf.data.Dataset.zip((base(), base(x + 1))), tf.data.Dataset.zip((base(x + 1), base()))),
+        (base().concatenate(base(x + 1)), base(x + 1).concatenate(base())),
+        (base().cache(str(tmp_path / "a")), base().cache(str(tmp_path / "b"))),
+        (base().interleave(lambda a, b: tf.data.Dataset.from_tensors(a), cycle_length=2),
+         base().interleave(lambda a, b: tf.data.Dataset.from_tensors(a), cycle_length=3)),
+        (tf.data.TFRecordDataset(str(tmp_path / "r.tfrecord")), tf.data.TFRecordDataset(str(other))),
+        (tf.data.Dataset.range(3), tf.data.Dataset.range(4)),
+    ]
+    for index, (first, second) in enumerate(changed):
+        assert augmentation._walk(first) is not None, index
+        assert fingerprint(first) != fingerprint(second), index
