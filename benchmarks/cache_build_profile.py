@@ -3,7 +3,7 @@
     python benchmarks/cache_build_profile.py
 
 Prints one warm teacher pass over the pipeline, then, per repeat, the time of
-inspecting the pipeline (graph serialization, randomness check, fingerprint),
+inspecting the pipeline (the walk over its stages: randomness check, fingerprint),
 computing the key, building the cache (one teacher pass plus writing) and
 attaching it. Same teacher and data as benchmarks/speed.py's defaults.
 """
@@ -20,6 +20,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_kd  # noqa: E402
 from keras_kd import augmentation  # noqa: E402
+from keras_kd.models import weights_fingerprint  # noqa: E402
 
 
 def main():
@@ -41,9 +42,10 @@ def main():
             t0 = time.perf_counter()
             _, pipeline = augmentation.inspect_pipeline(dataset)
             t1 = time.perf_counter()
-            entry = os.path.join(tmp, cache._key(dataset, pipeline))
+            fingerprint = weights_fingerprint(teacher)
+            entry = os.path.join(tmp, cache._key(dataset, pipeline, fingerprint))
             t2 = time.perf_counter()
-            meta = cache._build(dataset, entry)
+            meta = cache._build(dataset, entry, fingerprint)
             t3 = time.perf_counter()
             cache._zip(dataset, entry, meta)
             t4 = time.perf_counter()

@@ -40,6 +40,9 @@ class EpochTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
+ROUNDS = 5  # of cache builds, each timed next to a teacher pass
+
+
 def mlp(input_dim, hidden, classes, name):
     layers = [keras.Input((input_dim,))]
     layers += [keras.layers.Dense(h, activation="relu") for h in hidden]
@@ -132,37 +135,53 @@ def main(argv=None):
         distiller.compile(keras.optimizers.Adam(1e-3), loss=loss_fn(), jit_compile=args.jit)
         distiller.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, callbacks=[timer], verbose=0)
 
-    # One teacher inference pass, the yardstick for building a cache.
+    # One teacher inference pass, the yardstick for building a cache, timed in
+    # turn with the builds (5 rounds) so that drift in the machine's speed
+    # hits both. Round 1's builds are the first in the process (tracing and
+    # first use included); each build gets a fresh cache object and folder.
     infer = tf.function(lambda batch: teacher(batch, training=False), jit_compile=args.jit)
     batches = [x[i : i + args.batch_size] for i in range(0, len(x), args.batch_size)]
-    passes = []
-    for _ in range(3):
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size)
+
+    def seconds(function):
         start = time.perf_counter()
+        function()
+        return time.perf_counter() - start
+
+    def array_pass():
         for batch in batches:
             infer(batch).numpy()
-        passes.append(time.perf_counter() - start)
-    teacher_pass = min(passes[1:])
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size)
-    dataset_passes = []  # the same teacher pass, over the pipeline the disk cache reads
-    for _ in range(3):
-        start = time.perf_counter()
+
+    def dataset_pass():  # the same pass over the pipeline the disk cache reads
         for batch_x, _ in dataset:
             infer(batch_x).numpy()
-        dataset_passes.append(time.perf_counter() - start)
-    dataset_pass = min(dataset_passes[1:])
-    start = time.perf_counter()
-    keras_kd.Distiller(fresh_student(), teacher).teacher_logits(x, args.batch_size)
-    build_memory = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = keras_kd.TeacherCache(teacher, tmp)
-        start = time.perf_counter()
-        cache.attach(dataset)
-        build_disk = time.perf_counter() - start
+
+    array_pass(), dataset_pass()  # trace `infer`
+    folder = tempfile.TemporaryDirectory()
+    build = {"memory": [], "disk": [], "array pass": [], "dataset pass": []}
+    for round_ in range(ROUNDS):
+        build["array pass"].append(seconds(array_pass))
+        build["memory"].append(seconds(
+            lambda: keras_kd.Distiller(fresh_student(), teacher).teacher_logits(x, args.batch_size)))
+        build["dataset pass"].append(seconds(dataset_pass))
+        cache = keras_kd.TeacherCache(teacher, os.path.join(folder.name, str(round_)))
+        build["disk"].append(seconds(lambda: cache.attach(dataset)))
+
+    def build_line():
+        ratio = lambda kind, yardstick, i: build[kind][i] / build[yardstick][i]  # noqa: E731
+        parts = []
+        for kind, yardstick, what in (("memory", "array pass", "in memory"),
+                                      ("disk", "dataset pass", "on disk (tf.data pipeline)")):
+            ratios = [ratio(kind, yardstick, i) for i in range(ROUNDS)]
+            parts.append(f"{what}: first build in the process {build[kind][0]:.3f} s against a "
+                         f"teacher pass of {build[yardstick][0]:.3f} s ({ratios[0]:.2f}x), median "
+                         f"of {ROUNDS} rounds {statistics.median(ratios):.2f}x "
+                         f"({', '.join(f'{r:.2f}' for r in ratios)})")
+        return "building the cache, " + "; ".join(parts)
+
+    with folder:
         if args.build_only:
-            print(f"building the cache: in memory {build_memory:.3f} s against one teacher pass "
-                  f"over the arrays {teacher_pass:.3f} s ({build_memory / teacher_pass:.2f}x); on "
-                  f"disk {build_disk:.3f} s against one pass over the tf.data pipeline "
-                  f"{dataset_pass:.3f} s ({build_disk / dataset_pass:.2f}x)")
+            print(build_line())
             return
 
         print(f"running: {args.examples} examples, batch {args.batch_size}, {args.epochs} epochs "
@@ -217,10 +236,7 @@ def main(argv=None):
               f"{args.examples / median:,.0f} | {median / plain_time:.2f} |")
     print()
     print(f"arithmetic ratio 1 + teacher forward / student training FLOPs: {arithmetic:.2f}")
-    print(f"building the cache: in memory {build_memory:.3f} s against one teacher pass over "
-          f"the arrays {teacher_pass:.3f} s ({build_memory / teacher_pass:.2f}x); on disk "
-          f"{build_disk:.3f} s against one pass over the tf.data pipeline {dataset_pass:.3f} s "
-          f"({build_disk / dataset_pass:.2f}x)")
+    print(build_line())
     if not args.skip_keras:
         speedup = results["keras.distillation.Distiller"][0] / results["keras_kd cached (arrays, in memory)"][0]
         online = results["keras.distillation.Distiller"][0] / results["keras_kd online (teacher per batch)"][0]

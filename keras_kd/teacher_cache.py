@@ -17,6 +17,13 @@ _FORMAT = 1
 _LOGITS = "logits.bin"
 _META = "meta.json"
 _READ_CHUNK = 1 << 20
+# The teacher runs on groups of a pipeline's batches of up to this much input
+# and this many examples: a 2x2048 MLP teacher runs about 8% faster per
+# example on 1,024 examples than on 256 (2 CPU cores), while image batches (32
+# images of 224x224 make 19 MB) stay as the pipeline made them, and memory
+# stays bounded by the group.
+_GROUP_BYTES = 8 << 20
+_GROUP_EXAMPLES = 1024
 
 
 def reconstruct_top_k(values, indices, log_normalizer, num_classes):
@@ -88,6 +95,9 @@ class TeacherCache:
         top_k: Integer or None. Store only the k largest logits per example
             (plus their classes and the log-normalizer) and rebuild the rest.
         batch_size: Integer, the batch the teacher runs on for unbatched input.
+            Batches of small inputs are grouped into one teacher call of up to
+            1,024 examples or 8 MiB of input, which runs faster; the logits
+            are the same.
 
     Example:
 
@@ -132,19 +142,21 @@ class TeacherCache:
         reasons, pipeline = augmentation.inspect_pipeline(dataset)
         if reasons:
             raise RandomPipelineError(reasons)
-        entry = os.path.join(self.directory, self._key(dataset, pipeline))
+        teacher = weights_fingerprint(self.teacher)
+        entry = os.path.join(self.directory, self._key(dataset, pipeline, teacher))
         meta = self._open(entry)
         if meta is None:
-            meta = self._build(dataset, entry)
+            meta = self._build(dataset, entry, teacher)
         return self._zip(dataset, entry, meta)
 
     def key(self, dataset):
         """The entry name for `dataset`: a hash of teacher, pipeline and format."""
-        return self._key(dataset, augmentation.pipeline_fingerprint(dataset))
+        return self._key(dataset, augmentation.pipeline_fingerprint(dataset),
+                         weights_fingerprint(self.teacher))
 
-    def _key(self, dataset, pipeline):
+    def _key(self, dataset, pipeline, teacher):
         digest = hashlib.sha256()
-        digest.update(weights_fingerprint(self.teacher).encode())
+        digest.update(teacher.encode())
         digest.update(pipeline.encode())
         for batch in dataset.take(1):
             for leaf in tf.nest.flatten(batch):
@@ -172,7 +184,7 @@ class TeacherCache:
         records["l"] = (peak + np.log(np.exp(logits - peak).sum(-1, keepdims=True)))[:, 0]
         return records.tobytes()
 
-    def _build(self, dataset, entry):
+    def _build(self, dataset, entry, teacher):
         batched = augmentation.is_batched(dataset)
         source = dataset if batched else dataset.batch(self.batch_size)
         source = source.prefetch(tf.data.AUTOTUNE)  # overlap input with the teacher
@@ -180,14 +192,18 @@ class TeacherCache:
         with atomic_path(entry) as tmp:
             os.makedirs(tmp)
             with open(os.path.join(tmp, _LOGITS), "wb") as f:
+                group, group_bytes = [], 0
                 for batch in source:
                     x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-                    logits = np.asarray(self._predict(x))
-                    num_classes = logits.shape[-1]
-                    record = self._encode(logits)
-                    f.write(record)
-                    digest.update(record)
-                    sizes.append(len(logits))
+                    leaves = tf.nest.flatten(x)
+                    sizes.append(int(leaves[0].shape[0]))
+                    group.append(x)
+                    group_bytes += sum(leaf.shape.num_elements() * leaf.dtype.size for leaf in leaves)
+                    if group_bytes >= _GROUP_BYTES or len(group) * sizes[0] >= _GROUP_EXAMPLES:
+                        num_classes = self._write_logits(group, f, digest)
+                        group, group_bytes = [], 0
+                if group:
+                    num_classes = self._write_logits(group, f, digest)
             if not sizes:
                 raise ValueError("The dataset is empty: there is nothing to cache.")
             if batched and any(s != sizes[0] for s in sizes[:-1]):
@@ -198,7 +214,7 @@ class TeacherCache:
                 )
             meta = {
                 "format": _FORMAT,
-                "teacher": weights_fingerprint(self.teacher),
+                "teacher": teacher,
                 "num_examples": int(sum(sizes)),
                 "num_classes": int(num_classes),
                 "batch_size": int(sizes[0]) if batched else None,
@@ -210,6 +226,18 @@ class TeacherCache:
             with open(os.path.join(tmp, _META), "w") as f:
                 json.dump(meta, f, indent=1)
         return meta
+
+    def _write_logits(self, group, file, digest):
+        """Runs the teacher once on a group of batches; appends their records."""
+        if len(group) == 1:
+            inputs = group[0]
+        else:
+            inputs = tf.nest.map_structure(lambda *parts: tf.concat(parts, 0), *group)
+        logits = np.asarray(self._predict(inputs))
+        record = self._encode(logits)
+        file.write(record)
+        digest.update(record)
+        return logits.shape[-1]
 
     def _open(self, entry):
         """The entry's metadata if complete and intact, else None (warning if damaged)."""
@@ -242,6 +270,7 @@ class TeacherCache:
         dtype = tf.as_dtype(meta["dtype"])
         num_classes, top_k = meta["num_classes"], meta["top_k"]
 
+        @tf.autograph.experimental.do_not_convert  # plain tensor code; converting costs ~0.1 s
         def decode(records):
             if top_k is None:
                 return tf.cast(tf.io.decode_raw(records, dtype), tf.float32)
@@ -258,13 +287,14 @@ class TeacherCache:
         if meta["batch_size"]:
             logits = records.batch(meta["batch_size"]).map(decode)
         else:
-            logits = records.map(lambda r: decode(r[None])[0])
+            logits = records.map(tf.autograph.experimental.do_not_convert(lambda r: decode(r[None])[0]))
         zipped = tf.data.Dataset.zip((dataset, logits)).map(_pack)
         if dataset.cardinality() >= 0:  # Records have no known length; the input does.
             zipped = zipped.apply(tf.data.experimental.assert_cardinality(dataset.cardinality()))
         return zipped.prefetch(tf.data.AUTOTUNE)
 
 
+@tf.autograph.experimental.do_not_convert
 def _pack(element, teacher_logits):
     if not isinstance(element, tuple):
         return element, targets.pack(None, teacher_logits)
