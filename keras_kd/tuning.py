@@ -72,6 +72,9 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         distiller_kwargs: Dict of further `Distiller` arguments fixed for
             every trial (`distillation_loss="dkd"`, `hints`, `teacher_weights`
             with a list of teachers, ...). Defaults to None.
+        decay_steps: Integer or None. When set, Adam's rate decays to 0 along
+            a cosine over this many steps (the recipes' schedule), so each
+            trial ends converged instead of wandering at a constant rate.
 
     Example:
 
@@ -83,7 +86,7 @@ class DistillerHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, student_fn, teacher, temperature=(1.0, 20.0), alpha=(0.0, 1.0),
                  learning_rate=1e-3, metrics=("accuracy",), seed=0, distiller_kwargs=None,
-                 **kwargs):
+                 decay_steps=None, **kwargs):
         super().__init__(**kwargs)
         self.student_fn = student_fn
         self.teacher = teacher
@@ -93,6 +96,9 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         self.metrics = list(metrics)
         self.seed = seed
         self.distiller_kwargs = dict(distiller_kwargs or {})
+        if decay_steps is not None and (not isinstance(decay_steps, int) or decay_steps < 1):
+            raise ValueError(f"`decay_steps` must be a positive integer or None, got {decay_steps!r}.")
+        self.decay_steps = decay_steps
         # Checks the fixed arguments now and gives the model whose outputs
         # every trial reads (one teacher, or several teachers and hints).
         self.teacher_view = Distiller(student_fn(), teacher, **self.distiller_kwargs).teacher_view
@@ -108,6 +114,8 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         keras.utils.set_random_seed(self.seed)
         distiller = Distiller(self.student_fn(), self.teacher, temperature, alpha,
                               **self.distiller_kwargs)
+        if self.decay_steps:
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, self.decay_steps)
         distiller.compile(keras.optimizers.Adam(learning_rate), metrics=self.metrics)
         return distiller
 
@@ -141,7 +149,8 @@ class SearchResult:
 def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", max_trials=10,
            epochs=10, directory="kd_tuning", project_name="distiller", objective="val_accuracy",
            temperature=(1.0, 20.0), alpha=(0.0, 1.0), learning_rate=1e-3, batch_size=64,
-           seed=0, overwrite=False, verbose=0, distiller_kwargs=None):
+           seed=0, overwrite=False, verbose=0, distiller_kwargs=None,
+           learning_rate_decay="constant"):
     """Searches temperature, alpha (and optionally the learning rate) for a student.
 
     The teacher runs once over the training and validation data; every
@@ -171,6 +180,9 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         verbose: Keras verbosity of each trial.
         distiller_kwargs: Dict of further `Distiller` arguments fixed for
             every trial, as in `DistillerHyperModel`.
+        learning_rate_decay: "constant", or "cosine" to decay each trial's
+            rate to 0 over its `epochs` (as `keras_kd.recipes` trains). A
+            dataset then needs a known number of batches.
 
     Distributed tuning (Keras Tuner's `KERASTUNER_TUNER_ID`,
     `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`, one chief and
@@ -195,8 +207,14 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         raise ValueError(f"`max_trials` must be an integer >= 1, got {max_trials!r}.")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be an integer >= 1, got {epochs!r}.")
+    if learning_rate_decay not in ("constant", "cosine"):
+        raise ValueError(f"`learning_rate_decay` must be 'constant' or 'cosine', got {learning_rate_decay!r}.")
+    decay_steps = None
+    if learning_rate_decay == "cosine":
+        decay_steps = epochs * _steps_per_epoch(train_data, batch_size)
     hypermodel = DistillerHyperModel(student_fn, teacher, temperature, alpha, learning_rate,
-                                     seed=seed, distiller_kwargs=distiller_kwargs)
+                                     seed=seed, distiller_kwargs=distiller_kwargs,
+                                     decay_steps=decay_steps)
     project = os.path.join(directory, project_name)
     distributed = keras_tuner_distributed()
     x, y = _with_teacher_logits(hypermodel, train_data, batch_size, project)
@@ -223,6 +241,19 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
     if distributed == "chief":
         baseline = _baseline(hypermodel, search_tuner, x, fit_kwargs, project, objective)
     return _result(search_tuner, hypermodel, baseline, objective, project)
+
+
+def _steps_per_epoch(train_data, batch_size):
+    if isinstance(train_data, tf.data.Dataset):
+        steps = int(train_data.cardinality())
+        if steps < 1:
+            raise ValueError(
+                "learning_rate_decay='cosine' needs the number of batches per epoch, and this "
+                "dataset's is unknown or infinite: apply "
+                "`tf.data.experimental.assert_cardinality(n)` or pass arrays."
+            )
+        return steps
+    return math.ceil(len(keras.tree.flatten(train_data[0])[0]) / batch_size)
 
 
 def keras_tuner_distributed():

@@ -7,6 +7,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_kd import architectures, tuning
 from test_distiller import CountingTeacher
@@ -47,6 +48,7 @@ def test_hypermodel_builds_the_configurations_it_is_given(digits_teacher):
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"max_trials": 0}, "max_trials"),
         ({"tuner": "genetic"}, "Unknown tuner"),
+        ({"learning_rate_decay": "linear"}, "learning_rate_decay"),
     ],
 )
 def test_bad_search_spaces_are_rejected_before_any_work(digits, tmp_path, space, pattern):
@@ -57,6 +59,29 @@ def test_bad_search_spaces_are_rejected_before_any_work(digits, tmp_path, space,
         tuning.search(make_student, teacher, (digits.x_train, digits.y_train),
                       (digits.x_test, digits.y_test), directory=str(tmp_path), **space)
     assert int(teacher.seen.numpy()) == seen
+
+
+def test_cosine_decay_takes_each_trial_to_a_zero_rate(digits, digits_teacher, tmp_path):
+    hypermodel = tuning.DistillerHyperModel(make_student, digits_teacher, learning_rate=3e-3,
+                                            decay_steps=10)
+    distiller = hypermodel.build(keras_tuner.HyperParameters())
+    assert float(distiller.optimizer.learning_rate) == pytest.approx(3e-3)
+    distiller.optimizer.iterations.assign(5)
+    assert float(distiller.optimizer.learning_rate) == pytest.approx(1.5e-3, rel=1e-5)
+    distiller.optimizer.iterations.assign(10)
+    assert float(distiller.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    # search() sets the steps from the data: epochs x batches per epoch.
+    result = run_search(digits, digits_teacher, tmp_path, max_trials=1, epochs=2,
+                        learning_rate_decay="cosine")
+    steps = 2 * int(np.ceil(len(digits.x_train) / 64))
+    assert result.tuner.hypermodel.decay_steps == steps
+    with pytest.raises(ValueError, match="assert_cardinality"):
+        unknown = tf.data.Dataset.from_tensor_slices((digits.x_train, digits.y_train)).batch(64).filter(
+            lambda x, y: True)
+        tuning.search(make_student, digits_teacher, unknown, (digits.x_test, digits.y_test),
+                      directory=str(tmp_path / "q"), learning_rate_decay="cosine")
+    with pytest.raises(ValueError, match="decay_steps"):
+        tuning.DistillerHyperModel(make_student, digits_teacher, decay_steps=0)
 
 
 def run_search(digits, teacher, tmp_path, max_trials=3, **kwargs):
