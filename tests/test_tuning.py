@@ -210,3 +210,16 @@ def test_search_over_several_teachers_with_dkd_runs_each_teacher_once(digits, di
     assert len(result.table) == 3
     built = result.tuner.hypermodel.build(result.tuner.oracle.get_best_trials(1)[0].hyperparameters)
     assert built.distillation_loss == "dkd" and built.teacher_weights == [0.75, 0.25]
+
+
+def test_ties_go_to_the_lower_validation_cross_entropy():
+    rows = [
+        {"trial": "a", "score": 0.98, "tie_break": 0.30},
+        {"trial": "b", "score": None},
+        {"trial": "c", "score": 0.98, "tie_break": 0.10},
+        {"trial": "d", "score": 0.97, "tie_break": 0.01},
+        {"trial": "e", "score": 0.98},  # e.g. an old baseline.json without the value
+    ]
+    assert [r["trial"] for r in tuning.rank_rows(rows)] == ["c", "a", "e", "d", "b"]
+    losses = [dict(r, score=None if r["score"] is None else -r["score"]) for r in rows]
+    assert [r["trial"] for r in tuning.rank_rows(losses, maximize=False)] == ["c", "a", "e", "d", "b"]
