@@ -83,6 +83,7 @@ ARCHITECTURES = {
     "mlp-hinton-student": (mlp, {"hidden": (800, 800)}),
     "mlp-hinton-teacher": (mlp, {"hidden": (1200, 1200), "dropout": 0.5}),
     "cnn-small": (cnn, {"filters": (8, 16), "dense": 32}),
+    "cnn-medium": (cnn, {"filters": (16, 32), "dense": 64}),
     "cnn-large": (cnn, {"filters": (32, 64), "dense": 256, "dropout": 0.3}),
 }
 
