@@ -134,7 +134,8 @@ def run_student(make, data, train, seeds):
 
 def print_table(title, rows, teacher_row, reference, test_size):
     """Markdown table; gap closed against `reference` (a row name)."""
-    ref = next(r for r in rows if r["name"] == reference)["last"].mean()
+    # --only may leave the reference row out: then no gap column.
+    ref = next((r["last"].mean() for r in rows if r["name"] == reference), None)
     teacher = teacher_row["last"].mean()
     print(f"\n### {title}\n")
     print("| model | test acc, last epoch | test acc, best epoch | test errors (last) | "
@@ -143,7 +144,7 @@ def print_table(title, rows, teacher_row, reference, test_size):
     for row in [teacher_row] + rows:
         last, best = row["last"], row["best"]
         spread = f"{100 * last.mean():.2f} ± {100 * last.std():.2f} (range {100 * (last.max() - last.min()):.2f})"
-        gap = "" if row is teacher_row else f"{100 * (last.mean() - ref) / (teacher - ref):+.0f}%"
+        gap = "" if row is teacher_row or ref is None else f"{100 * (last.mean() - ref) / (teacher - ref):+.0f}%"
         agreement = f"{100 * row['agreement']:.2f}%" if "agreement" in row else ""
         errors = f"{(1 - last.mean()) * test_size:.0f}"
         print(f"| {row['name']} | {spread} | {100 * best.mean():.2f} ± {100 * best.std():.2f} | "
