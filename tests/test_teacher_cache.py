@@ -399,3 +399,19 @@ def test_every_stage_parameter_is_in_the_fingerprint(tmp_path):
     for index, (first, second) in enumerate(changed):
         assert augmentation._walk(first) is not None, index
         assert fingerprint(first) != fingerprint(second), index
+
+
+def test_batches_of_different_shapes_are_cached_exactly(tmp_path):
+    """The teacher runs on groups of batches; padded batches of varying length stay apart."""
+    keras.utils.set_random_seed(0)
+    teacher = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(20, 4),
+                                keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)])
+    dataset = tf.data.Dataset.range(40).map(
+        lambda i: tf.cast(tf.range(1 + i % 7) % 20, tf.int32)).padded_batch(4)
+    attached = keras_kd.TeacherCache(teacher, tmp_path).attach(dataset)
+    widths = set()
+    for x, target in attached:
+        widths.add(int(x.shape[1]))
+        np.testing.assert_allclose(target[keras_kd.targets.TEACHER_LOGITS].numpy(),
+                                   teacher(x, training=False).numpy(), atol=1e-6)
+    assert len(widths) > 1
