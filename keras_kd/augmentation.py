@@ -125,8 +125,9 @@ def _serialized_graph(dataset):
 
 
 # Dataset classes whose Python objects keep every input of their op (checked
-# against TF's sources; tests/test_teacher_cache.py changes each one and
-# expects a new key). Each becomes a node named after its class, so the
+# against TF 2.21's sources; tests/test_teacher_cache.py changes a parameter of
+# the common ones and expects a new key, and compares every one's randomness
+# verdict with TF's graph). Each becomes a node named after its class, so the
 # randomness rules read it as they read TF's graph (`ShuffleDataset` with
 # `reshuffle_each_iteration`, `RandomDataset`, stateful ops in functions).
 _WALKABLE = frozenset({
