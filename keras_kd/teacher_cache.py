@@ -18,10 +18,11 @@ _LOGITS = "logits.bin"
 _META = "meta.json"
 _READ_CHUNK = 1 << 20
 # The teacher runs on groups of a pipeline's batches (of one shape) of up to
-# this much input and this many examples: a 2x2048 MLP teacher took 1.86-1.93 s
-# for 20,000 examples in calls of 1,024 against 1.99-2.29 s in calls of 256 (2
-# CPU cores), while image batches (32 images of 224x224 make 19 MB) stay as
-# the pipeline made them, and memory stays bounded by the group.
+# this much input and this many examples: building the cache of
+# benchmarks/speed.py took 2.33 s with groups of 1,024 against 2.67 s with one
+# call per batch of 256 (median, `python benchmarks/cache_grouping.py`), while
+# image batches (32 images of 224x224 make 19 MB) stay as the pipeline made
+# them, and memory stays bounded by the group.
 _GROUP_BYTES = 8 << 20
 _GROUP_EXAMPLES = 1024
 
