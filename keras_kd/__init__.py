@@ -21,7 +21,7 @@ from keras_kd.export import export_saved_model, save_keras  # noqa: E402
 from keras_kd.hints import FeatureHint  # noqa: E402
 from keras_kd.losses import DistillationLoss, distillation_loss  # noqa: E402
 from keras_kd import checks, launch, targets  # noqa: E402
-from keras_kd.models import load_model, strip_softmax, weights_fingerprint  # noqa: E402
+from keras_kd.models import ensemble, load_model, strip_softmax, weights_fingerprint  # noqa: E402
 from keras_kd.mutual import MutualDistiller  # noqa: E402
 from keras_kd.self_distillation import SelfDistillationResult, self_distill  # noqa: E402
 from keras_kd.teacher_cache import RandomPipelineError, TeacherCache  # noqa: E402
@@ -29,7 +29,7 @@ from keras_kd.teacher_cache import RandomPipelineError, TeacherCache  # noqa: E4
 __all__ = [
     "Distiller", "DistillationLoss", "DistillationSchedule", "FeatureHint", "MutualDistiller",
     "RandomPipelineError", "SelfDistillationResult", "StopOnNaN", "TeacherCache", "architectures", "atomic_path", "augmentation", "checks",
-    "data", "distillation_loss", "export_saved_model", "launch", "load_model", "losses", "record_augmented_epochs",
+    "data", "distillation_loss", "ensemble", "export_saved_model", "launch", "load_model", "losses", "record_augmented_epochs",
     "report", "save_keras", "self_distill", "strip_softmax", "targets", "tflite", "tuning", "weights_fingerprint",
     "workflow",
 ]

@@ -39,7 +39,7 @@ def _add_data_options(parser):
 
 
 def build_parser():
-    from keras_kd import architectures, strategies, tflite
+    from keras_kd import architectures, recipes, strategies, tflite
 
     parser = argparse.ArgumentParser(
         prog="keras-kd", description="Knowledge distillation for Keras models."
@@ -59,9 +59,10 @@ def build_parser():
     distill.add_argument("--student", help="saved initial student (.keras)")
     distill.add_argument("--teacher-arch", choices=arch_names, help="built-in teacher")
     distill.add_argument("--student-arch", choices=arch_names, help="built-in student")
-    distill.add_argument("--recipe", choices=("hinton", "function-matching"),
-                         help="train the teacher with shifted views and distill on the same "
-                              "augmented batches (keras_kd.recipes); sets the defaults below")
+    distill.add_argument("--recipe", choices=tuple(recipes.RECIPES),
+                         help="train the teacher (hinton-ensemble: five, averaged) with "
+                              "shifted views and distill on the same augmented batches "
+                              "(keras_kd.recipes); sets the defaults below")
     distill.add_argument("--temperature", type=_positive_float,
                          help="default 4.0, or the recipe's")
     distill.add_argument("--alpha", type=float,

@@ -140,6 +140,53 @@ def strip_softmax(model):
     )
 
 
+def ensemble(models, name="ensemble"):
+    """One model whose logits are the mean of several models' logits.
+
+    Averaging logits takes the normalized geometric mean of the members'
+    distributions, and does so at every temperature: softmax(mean(z) / T)
+    is the geometric mean of the softmax(z_k / T). So the ensemble is a
+    teacher like any other (cacheable, exportable, one model to tune
+    against), as in Hinton et al.'s distillation of an ensemble into one net.
+
+    Args:
+        models: List of at least one `keras.Model`, all taking the same
+            input shape and outputting logits of the same shape.
+        name: String, the model's name. Defaults to "ensemble".
+
+    Returns:
+        A functional `keras.Model`; its members are its layers, so saving and
+        loading it keeps them. Members that share a name are renamed
+        `<name>_<k>` (k their position), since a model's layers need unique names.
+
+    Raises:
+        ValueError: no models, or members whose input or output shapes differ.
+
+    Example:
+
+    ```python
+    teacher = keras_kd.ensemble([teacher_a, teacher_b, teacher_c])
+    ```
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("ensemble() needs at least one model.")
+    shapes = {(tuple(m.inputs[0].shape[1:]), tuple(m.outputs[0].shape[1:])) for m in models}
+    if len(shapes) != 1:
+        raise ValueError(
+            "Every member of an ensemble must take the same input and output the same "
+            f"logits; got (input, output) shapes {sorted(shapes)}."
+        )
+    names = [model.name for model in models]
+    for k, model in enumerate(models):
+        if names.count(model.name) > 1:
+            model.name = f"{model.name}_{k}"
+    inputs = keras.Input(models[0].inputs[0].shape[1:], name="inputs")
+    outputs = [model(inputs) for model in models]
+    mean = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="mean_logits")(outputs)
+    return keras.Model(inputs, mean, name=name)
+
+
 def weights_fingerprint(model):
     """A short SHA-256 of a model's weights: equal weights, equal fingerprint."""
     digest = hashlib.sha256()

@@ -131,23 +131,26 @@ def get_teacher(settings, data, verbose, strategy):
     if os.path.exists(path):
         _log(f"reusing teacher {path}")
         return load_model(path, role="teacher"), path
-    _log(f"training teacher {settings.teacher_arch} for {epochs} epochs")
-    with strategy.scope():
-        teacher = architectures.build(
-            settings.teacher_arch, data.input_shape, data.num_classes, seed=settings.seeds[0]
-        )
-        _compile_classifier(teacher, 1e-3, settings.jit)
+    build = lambda seed: architectures.build(  # noqa: E731
+        settings.teacher_arch, data.input_shape, data.num_classes, seed=seed
+    )
     if settings.recipe:
         recipe = dataclasses.replace(
             recipes.get(settings.recipe), teacher_epochs=epochs, batch_size=settings.batch_size
         )
+        members = f"{recipe.teachers} teachers" if recipe.teachers > 1 else "teacher"
+        _log(f"training {members} {settings.teacher_arch} for {epochs} epochs")
         with strategy.scope():
-            recipes.train_teacher(
-                teacher, data.x_train, data.y_train, recipe, data.num_classes,
+            teacher = recipes.train_teachers(
+                build, data.x_train, data.y_train, recipe, data.num_classes,
                 validation_data=(data.x_test, data.y_test), seed=settings.seeds[0],
                 verbose=verbose,
             )
     else:
+        _log(f"training teacher {settings.teacher_arch} for {epochs} epochs")
+        with strategy.scope():
+            teacher = build(settings.seeds[0])
+            _compile_classifier(teacher, 1e-3, settings.jit)
         teacher.fit(
             data.x_train, data.y_train, epochs=epochs, batch_size=settings.batch_size,
             validation_data=(data.x_test, data.y_test), verbose=verbose,
@@ -334,6 +337,13 @@ def _tflite_row(settings, data, out, student):
     )
 
 
+def _teacher_architecture(settings, teacher):
+    if settings.teacher:
+        return teacher.name
+    members = recipes.get(settings.recipe).teachers if settings.recipe else 1
+    return f"ensemble of {members} {settings.teacher_arch}" if members > 1 else settings.teacher_arch
+
+
 def _model_card(settings, data, teacher, teacher_source, rows, gap, replicas):
     return {
         "dataset": data.name,
@@ -341,7 +351,7 @@ def _model_card(settings, data, teacher, teacher_source, rows, gap, replicas):
         "train_examples": int(len(data.x_train)),
         "test_examples": int(len(data.x_test)),
         "teacher": teacher_source,
-        "teacher_architecture": settings.teacher_arch if not settings.teacher else teacher.name,
+        "teacher_architecture": _teacher_architecture(settings, teacher),
         "teacher_weights_fingerprint": weights_fingerprint(teacher),
         "student_architecture": settings.student_arch if not settings.student else settings.student,
         "recipe": settings.recipe,

@@ -92,6 +92,24 @@ def test_distill_with_a_recipe_takes_its_settings(workdir, capsys):
     assert exit_info.value.code == 2 and "patient" in capsys.readouterr().err
 
 
+def test_distill_with_an_ensemble_recipe_trains_five_teachers(workdir, capsys):
+    code, out, err = run(
+        ["distill", "--recipe", "hinton-ensemble", "--epochs", "1", "--teacher-epochs", "1",
+         "--seeds", "1", "--output", "out"],
+        capsys,
+    )
+    assert code == 0, err
+    assert "training 5 teachers cnn-large" in out
+    card = json.loads((workdir / "out" / "model_card.json").read_text())
+    assert card["teacher_architecture"] == "ensemble of 5 cnn-large"
+    (path,) = os.listdir(workdir / "saved_models" / "teachers")
+    teacher = keras.saving.load_model(workdir / "saved_models" / "teachers" / path)
+    members = [layer for layer in teacher.layers if isinstance(layer, keras.Model)]
+    assert len(members) == 5
+    teacher_row = card["models"][0]
+    assert teacher_row["parameters"] == sum(m.count_params() for m in members)
+
+
 def test_quantized_tflite_keeps_the_predictions(workdir, capsys):
     code, _, err = run(
         ["distill", "--epochs", "3", "--seeds", "1", "--format", "tflite", "--quantize", "int8",

@@ -97,5 +97,65 @@ def test_augmentation_is_off_at_inference(digits):
 
 
 def test_unknown_recipe_is_refused():
-    with pytest.raises(ValueError, match="hinton, function-matching"):
+    with pytest.raises(ValueError, match="hinton, hinton-ensemble, function-matching"):
         recipes.get("patient")
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_ensemble_is_the_geometric_mean_of_its_members_at_every_temperature(tmp_path):
+    # Same-named members (as architectures.build makes them) must be accepted.
+    members = [keras_kd.architectures.build("mlp-small", (64,), 10, seed=s) for s in range(3)]
+    teacher = keras_kd.ensemble(members)
+    x = np.random.default_rng(0).uniform(size=(16, 64)).astype("float32")
+    logits = np.stack([m.predict(x, verbose=0) for m in members]).astype("float64")
+    got = teacher.predict(x, verbose=0)
+    np.testing.assert_allclose(got, logits.mean(0), rtol=1e-5, atol=1e-6)
+    for temperature in (1.0, 4.0, 20.0):
+        geometric = np.exp(np.log(_softmax(logits / temperature)).mean(0))
+        geometric /= geometric.sum(-1, keepdims=True)
+        np.testing.assert_allclose(_softmax(got.astype("float64") / temperature), geometric,
+                                   rtol=1e-5, atol=1e-7)
+    path = tmp_path / "ensemble.keras"
+    keras_kd.save_keras(teacher, path)
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(x, verbose=0), got,
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_ensemble_refuses_no_members_or_mismatched_ones():
+    with pytest.raises(ValueError, match="at least one model"):
+        keras_kd.ensemble([])
+    members = [keras_kd.architectures.build("mlp-tiny", (64,), 10),
+               keras_kd.architectures.build("mlp-tiny", (64,), 3)]
+    with pytest.raises(ValueError, match="same input and output the same logits"):
+        keras_kd.ensemble(members)
+
+
+def test_train_teachers_trains_each_member_from_its_own_seed(digits):
+    recipe = dataclasses.replace(recipes.get("hinton-ensemble"), teachers=2, teacher_epochs=2)
+    built = {}
+
+    def build(seed):
+        built[seed] = keras_kd.architectures.build("mlp-tiny", (64,), 10, seed=seed)
+        return built[seed]
+
+    initial = {s: keras_kd.architectures.build("mlp-tiny", (64,), 10, seed=s).get_weights()
+               for s in (5, 6)}
+    teacher = recipes.train_teachers(build, digits.x_train[:256], digits.y_train[:256], recipe,
+                                     10, seed=5)
+    assert sorted(built) == [5, 6]
+    members = [layer for layer in teacher.layers if isinstance(layer, keras.Model)]
+    assert members == [built[5], built[6]]
+    for seed, member in built.items():  # trained away from its seeded start
+        assert not np.allclose(member.get_weights()[0], initial[seed][0])
+    assert not np.allclose(built[5].get_weights()[0], built[6].get_weights()[0])
+    assert teacher.output.shape[1:] == (10,)
+    single = recipes.train_teachers(build, digits.x_train[:64], digits.y_train[:64],
+                                    dataclasses.replace(recipe, teachers=1), 10, seed=7)
+    assert single is built[7]
+    with pytest.raises(ValueError, match="teachers=0"):
+        recipes.train_teachers(build, digits.x_train, digits.y_train,
+                               dataclasses.replace(recipe, teachers=0), 10)
