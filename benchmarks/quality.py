@@ -221,6 +221,10 @@ def recipe_suite(data, seeds):
     print_table(f"{data.name}: student {setting['student']} ({student_params:,} params), "
                 f"{len(seeds)} seeds; gap closed vs the scratch student with shifts",
                 rows, teacher_row, f"scratch, shifts ({hinton.epochs} epochs)", len(data.y_test))
+    members = [layer for layer in teacher.layers if isinstance(layer, keras.Model)]
+    if members:
+        print("\nthe ensemble's members alone: " + ", ".join(
+            f"{100 * accuracy(member, data)[0]:.2f}%" for member in members))
     if data.name == "mnist":
         print("\nHinton et al. (2015), full MNIST: teacher 67 test errors, 2x800 student "
               "from labels 146, distilled at T = 20: 74.")
