@@ -95,13 +95,14 @@ def test_distill_with_a_recipe_takes_its_settings(workdir, capsys):
 def test_distill_with_an_ensemble_recipe_trains_five_teachers(workdir, capsys):
     code, out, err = run(
         ["distill", "--recipe", "hinton-ensemble", "--epochs", "1", "--teacher-epochs", "1",
-         "--seeds", "1", "--output", "out"],
+         "--seeds", "1", "--teacher-arch", "mlp-small", "--student-arch", "mlp-tiny",
+         "--output", "out"],
         capsys,
     )
     assert code == 0, err
-    assert "training 5 teachers cnn-large" in out
+    assert "training 5 teachers mlp-small" in out
     card = json.loads((workdir / "out" / "model_card.json").read_text())
-    assert card["teacher_architecture"] == "ensemble of 5 cnn-large"
+    assert card["teacher_architecture"] == "ensemble of 5 mlp-small"
     (path,) = os.listdir(workdir / "saved_models" / "teachers")
     teacher = keras.saving.load_model(workdir / "saved_models" / "teachers" / path)
     members = [layer for layer in teacher.layers if isinstance(layer, keras.Model)]
