@@ -2,8 +2,6 @@
 
 import math
 
-import keras
-
 
 def mlp(input_shape, num_classes, hidden=(256, 256), dropout=0.0, name="mlp"):
     """A multilayer perceptron over flattened inputs, ending in logits.
@@ -18,6 +16,8 @@ def mlp(input_shape, num_classes, hidden=(256, 256), dropout=0.0, name="mlp"):
     Returns:
         An uncompiled `keras.Sequential`.
     """
+    import keras
+
     layers = [keras.Input(shape=tuple(input_shape)), keras.layers.Flatten()]
     for width in hidden:
         layers.append(keras.layers.Dense(width, activation="relu"))
@@ -46,6 +46,8 @@ def cnn(input_shape, num_classes, filters=(32, 64), dense=128, dropout=0.0, name
     Returns:
         An uncompiled `keras.Sequential`.
     """
+    import keras
+
     layers = [keras.Input(shape=tuple(input_shape))]
     image_shape = _image_shape(tuple(input_shape))
     if image_shape != tuple(input_shape):
@@ -112,6 +114,8 @@ def build(name, input_shape, num_classes, seed=None):
             f"{', '.join(sorted(ARCHITECTURES))}."
         )
     if seed is not None:
+        import keras
+
         keras.utils.set_random_seed(seed)
     builder, kwargs = ARCHITECTURES[name]
     return builder(input_shape, num_classes, name=name.replace("-", "_"), **kwargs)

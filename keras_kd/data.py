@@ -19,6 +19,8 @@ class Splits:
         x_train, y_train: Training inputs (float32) and integer labels.
         x_test, y_test: Held-out inputs and labels.
         num_classes: Integer, the number of classes.
+        split_seed: Integer that drew the train/test split (the digits), or
+            None where the dataset's split is fixed (TFDS).
     """
 
     name: str
@@ -27,6 +29,7 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    split_seed: int = None
 
     @property
     def input_shape(self):
@@ -65,7 +68,7 @@ def load_digits(test_fraction=0.4, seed=0):
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )
-    return Splits("digits", x_train, y_train, x_test, y_test, 10)
+    return Splits("digits", x_train, y_train, x_test, y_test, 10, split_seed=seed)
 
 
 class DatasetUnavailable(RuntimeError):

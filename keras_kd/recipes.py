@@ -22,12 +22,10 @@ a comparison isolates what the teacher adds.
 import dataclasses
 import math
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_kd.distiller import Distiller
-from keras_kd.models import ensemble
+# TensorFlow and Keras are imported inside the functions that train, so that
+# the registry (and `keras-kd -h`) loads without starting TensorFlow.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +48,12 @@ class Recipe:
         batch_size: Integer.
         teachers: Integer, how many teachers `train_teachers` trains (from
             consecutive seeds) and averages into one (`keras_kd.ensemble`).
+        views: Integer. 0: the students draw new augmented views every epoch
+            and the teacher runs in the distilled student's step. k > 0: k
+            augmented passes over the training set are drawn once
+            (`recorded_views`), the teacher labels them once, and both students
+            train on those same arrays for `ceil(epochs / k)` passes over them,
+            so distillation costs about what training alone costs.
     """
 
     name: str
@@ -63,6 +67,7 @@ class Recipe:
     learning_rate: float = 3e-3
     batch_size: int = 64
     teachers: int = 1
+    views: int = 0
 
 
 RECIPES = {
@@ -82,11 +87,25 @@ RECIPES = {
     "hinton-ensemble": Recipe("hinton-ensemble", teacher_shift=1, student_shift=1, mixup=0.0,
                               temperature=4.0, alpha=0.9, epochs=150, teacher_epochs=150,
                               teachers=5),
+    # The default of `keras-kd distill` on the digits, sized to finish in about
+    # two minutes on 2 CPU cores: Hinton et al.'s setting, in which the teacher
+    # (here three CNNs, trained on shifted images, averaged) knows an invariance
+    # that the students, trained on the clean images alone, cannot learn from
+    # labels. The students' views are static, so the teacher labels them once.
+    # Measured front (benchmarks/RESULTS.md): a gain smaller than the seeds'
+    # spread; `hinton-ensemble` gains more but takes 7.5 minutes.
+    "quick-ensemble": Recipe("quick-ensemble", teacher_shift=1, student_shift=0, mixup=0.0,
+                             temperature=4.0, alpha=0.9, epochs=150, teacher_epochs=40,
+                             teachers=3, views=1),
     # Beyer et al.: consistent mixed views, the teacher's function only, patience.
     "function-matching": Recipe("function-matching", teacher_shift=1, student_shift=1,
                                 mixup=1.0, temperature=1.0, alpha=1.0, epochs=300,
                                 teacher_epochs=150),
 }
+
+
+# The recipe `keras-kd distill` and `tune` use on a dataset when none is named.
+DEFAULT_RECIPES = {"digits": "quick-ensemble"}
 
 
 def get(name):
@@ -125,6 +144,8 @@ def shift(images, max_shift, seed):
     Returns:
         Tensor of the same shape and dtype.
     """
+    import tensorflow as tf
+
     if not max_shift:
         return images
     flat_shape = tf.shape(images)
@@ -153,6 +174,8 @@ def mix(x, y, concentration, seed):
     Returns:
         `(x_mixed, y_mixed)`.
     """
+    import tensorflow as tf
+
     batch = tf.shape(x)[0]
     seeds = tf.random.experimental.stateless_split(seed, 3)
     g1 = tf.random.stateless_gamma((batch,), seeds[0], alpha=concentration)
@@ -183,6 +206,8 @@ def training_data(x, y, recipe, num_classes, seed=0, teacher=False):
     Returns:
         A `tf.data.Dataset` of `(x, y)` batches.
     """
+    import tensorflow as tf
+
     recipe = get(recipe)
     max_shift = recipe.teacher_shift if teacher else recipe.student_shift
     mixup = 0.0 if teacher else recipe.mixup
@@ -208,8 +233,46 @@ def training_data(x, y, recipe, num_classes, seed=0, teacher=False):
     return dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def recorded_views(x, y, recipe, num_classes, seed=0):
+    """`recipe.views` augmented passes over `(x, y)`, drawn once, as in-memory arrays.
+
+    The passes are those `training_data` yields (the same shifts and mixing),
+    concatenated. Training on them instead of on fresh views lets the teacher
+    label every view once, through the Distiller's in-memory cache, while
+    the scratch and distilled students still see exactly the same inputs.
+
+    Args:
+        x: Float array `(n, ...)`.
+        y: Integer labels `(n,)`.
+        recipe: A `Recipe` (or name) with `views` >= 1.
+        num_classes: Integer.
+        seed: Integer, seeds the views.
+
+    Returns:
+        `(x_views, y_views)`, `recipe.views * n` examples.
+
+    Example:
+
+    ```python
+    xv, yv = keras_kd.recipes.recorded_views(x, y, "digits-quick", 10, seed=0)
+    ```
+    """
+    recipe = get(recipe)
+    if not isinstance(recipe.views, int) or recipe.views < 1:
+        raise ValueError(f"Recipe {recipe.name!r} has views={recipe.views!r}; it needs views >= 1.")
+    dataset = training_data(x, y, recipe, num_classes, seed)
+    xs, ys = [], []
+    for _ in range(recipe.views):
+        for images, labels in dataset.as_numpy_iterator():
+            xs.append(images)
+            ys.append(labels)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def _label_loss_and_metric(mixed):
     """Cross-entropy and accuracy for one-hot (mixed) or integer labels."""
+    import keras
+
     if mixed:
         return (keras.losses.CategoricalCrossentropy(from_logits=True),
                 keras.metrics.CategoricalAccuracy(name="accuracy"))
@@ -218,11 +281,14 @@ def _label_loss_and_metric(mixed):
 
 
 def _compile(model, learning_rate, mixed=False):
+    import keras
+
     loss, metric = _label_loss_and_metric(mixed)
     model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=[metric])
 
 
-def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed=0, verbose=0):
+def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed=0, verbose=0,
+                  callbacks=None):
     """Trains `teacher` (logits out) on the recipe's shifted images, for its teacher epochs.
 
     There is no mixing: the teacher learns the classes, the student learns
@@ -236,12 +302,12 @@ def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed
     _compile(teacher, 1e-3)
     return teacher.fit(
         training_data(x, y, recipe, num_classes, seed, teacher=True), epochs=recipe.teacher_epochs,
-        validation_data=validation_data, verbose=verbose,
+        validation_data=validation_data, verbose=verbose, shuffle=False, callbacks=callbacks,
     )
 
 
 def train_teachers(make_teacher, x, y, recipe, num_classes, validation_data=None, seed=0,
-                   verbose=0):
+                   verbose=0, progress=None):
     """Trains the recipe's teachers; several are averaged into one ensemble model.
 
     Teacher k is `make_teacher(seed + k)`, trained by `train_teacher` on its
@@ -257,6 +323,8 @@ def train_teachers(make_teacher, x, y, recipe, num_classes, validation_data=None
         validation_data: Optional `(x, y)`, reported while training.
         seed: Integer, the first member's seed.
         verbose: Keras verbosity.
+        progress: Optional callable from a phase description ("teacher 2/5")
+            to a list of Keras callbacks, e.g. `keras_kd.EpochProgress`.
 
     Returns:
         The trained teacher, or with several the `keras_kd.ensemble` of them
@@ -278,19 +346,26 @@ def train_teachers(make_teacher, x, y, recipe, num_classes, validation_data=None
     members = []
     for k in range(recipe.teachers):
         teacher = make_teacher(seed + k)
+        name = "teacher" if recipe.teachers == 1 else f"teacher {k + 1}/{recipe.teachers}"
         train_teacher(teacher, x, y, recipe, num_classes, validation_data=validation_data,
-                      seed=seed + k, verbose=verbose)
+                      seed=seed + k, verbose=verbose, callbacks=progress(name) if progress else None)
         members.append(teacher)
-    return members[0] if len(members) == 1 else ensemble(members)
+    if len(members) == 1:
+        return members[0]
+    from keras_kd.models import ensemble
+
+    return ensemble(members)
 
 
 def train_student(student, x, y, recipe, num_classes, teacher=None, validation_data=None,
-                  seed=0, verbose=0, epochs=None):
+                  seed=0, verbose=0, epochs=None, callbacks=None, views=None):
     """Trains `student` with the recipe: distilled from `teacher`, or from labels alone.
 
-    Both get the same augmented batches and epochs. With a teacher, it runs
-    in the student's step on the very batch the student sees (consistent
-    views); nothing is cached because no two epochs see the same inputs.
+    Both get the same augmented batches and epochs. Without recorded views
+    (`recipe.views == 0`) the teacher runs in the student's step on the very
+    batch the student sees (consistent views), since no two epochs see the
+    same inputs. With `recipe.views = k`, both students train on the same k
+    recorded passes (`recorded_views`), and the teacher labels them once.
 
     Args:
         student: `keras.Model` outputting logits.
@@ -300,9 +375,11 @@ def train_student(student, x, y, recipe, num_classes, teacher=None, validation_d
         teacher: Trained `keras.Model` (an ensemble from `train_teachers`
             included), or None for the scratch baseline.
         validation_data: Optional `(x, y)` with integer labels.
-        seed: Integer, seeds the augmentation.
+        seed: Integer, seeds the augmentation (and the order of recorded views).
         verbose: Keras verbosity.
-        epochs: Integer, overrides the recipe's.
+        epochs: Integer, passes over the training examples; overrides the
+            recipe's.
+        callbacks: Optional list of Keras callbacks.
 
     Returns:
         The `keras.callbacks.History`.
@@ -314,20 +391,35 @@ def train_student(student, x, y, recipe, num_classes, teacher=None, validation_d
     keras_kd.recipes.train_student(student, x, y, "function-matching", 10, teacher=teacher)
     ```
     """
+    import keras
+
+    from keras_kd.distiller import Distiller
+
     recipe = get(recipe)
     epochs = epochs or recipe.epochs
-    data = training_data(x, y, recipe, num_classes, seed)
     mixed = bool(recipe.mixup)
     validation = _one_hot(validation_data, num_classes) if mixed else validation_data
+    fit_kwargs = {"validation_data": validation, "verbose": verbose, "callbacks": callbacks}
+    if recipe.views:
+        xv, yv = recorded_views(x, y, recipe, num_classes, seed)
+        passes = math.ceil(epochs / recipe.views)
+        fit_args = (xv, yv)
+        fit_kwargs.update(epochs=passes, batch_size=recipe.batch_size, shuffle=True)
+        rate = _cosine(recipe, passes, len(xv))
+    else:
+        fit_args = (training_data(x, y, recipe, num_classes, seed),)
+        fit_kwargs.update(epochs=epochs, shuffle=False)
+        rate = _cosine(recipe, epochs, len(x))
+    keras.utils.set_random_seed(seed)  # the same order of recorded views for both students
     if teacher is None:
-        _compile(student, _cosine(recipe, epochs, len(x)), mixed)
-        return student.fit(data, epochs=epochs, validation_data=validation, verbose=verbose)
+        _compile(student, rate, mixed)
+        return student.fit(*fit_args, **fit_kwargs)
     distiller = Distiller(student, teacher, temperature=recipe.temperature, alpha=recipe.alpha)
     loss, metric = _label_loss_and_metric(mixed)
-    distiller.compile(keras.optimizers.Adam(_cosine(recipe, epochs, len(x))), loss=loss,
-                      metrics=[metric])
-    return distiller.fit(data, epochs=epochs, validation_data=validation, verbose=verbose,
-                         cache_teacher=False)
+    distiller.compile(keras.optimizers.Adam(rate), loss=loss, metrics=[metric])
+    # Recorded views are arrays, so the teacher's logits are computed once in
+    # memory; fresh views change every epoch, so the teacher runs per batch.
+    return distiller.fit(*fit_args, cache_teacher=bool(recipe.views), **fit_kwargs)
 
 
 def _cosine(recipe, epochs, examples):
@@ -337,6 +429,8 @@ def _cosine(recipe, epochs, examples):
     accuracy was up to 0.9 points below the best epoch's); decaying it makes
     the final student the converged one.
     """
+    import keras
+
     steps = epochs * math.ceil(examples / recipe.batch_size)
     return keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
 

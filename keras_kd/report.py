@@ -39,8 +39,8 @@ class ModelReport:
 
     @property
     def spread(self):
-        """Float, the standard deviation of test accuracy over seeds (0 for one)."""
-        return float(np.std(self.accuracies)) if len(self.accuracies) > 1 else 0.0
+        """Float, the sample standard deviation (ddof=1) of test accuracy over seeds (0 for one)."""
+        return float(np.std(self.accuracies, ddof=1)) if len(self.accuracies) > 1 else 0.0
 
 
 def accuracy(predict, x, y, batch_size=512):
@@ -141,7 +141,7 @@ def gap_closed(teacher, scratch, distilled):
 
 def markdown_table(rows, batch_sizes=(1, 256)):
     """The comparison as a Markdown table, one row per `ModelReport`."""
-    header = ["model", "artifact", "test accuracy", "seeds", "parameters", "size on disk"]
+    header = ["model", "artifact", "test accuracy (mean ± SD)", "seeds", "parameters", "size on disk"]
     header += [f"latency b{b} (ms)" for b in batch_sizes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:

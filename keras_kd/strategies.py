@@ -3,8 +3,6 @@
 import json
 import os
 
-import tensorflow as tf
-
 STRATEGIES = ("auto", "one_device", "mirrored", "multiworker")
 
 
@@ -23,6 +21,8 @@ def make_strategy(name="auto"):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy '{name}'. Choose one of: {', '.join(STRATEGIES)}.")
+    import tensorflow as tf
+
     if name == "multiworker":
         # Must come before anything initializes TensorFlow, device listing included.
         if "TF_CONFIG" not in os.environ:

@@ -3,7 +3,6 @@
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from keras_kd.atomic import atomic_path
 
@@ -32,6 +31,8 @@ def convert(saved_model_dir, path, quantize="none", representative_data=None):
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"`quantize` must be one of {QUANTIZATIONS}, got '{quantize}'.")
+    import tensorflow as tf
+
     converter = tf.lite.TFLiteConverter.from_saved_model(os.fspath(saved_model_dir))
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -54,6 +55,8 @@ def _interpreter_class():
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
+        import tensorflow as tf
+
         Interpreter = tf.lite.Interpreter
     return Interpreter
 

@@ -23,7 +23,7 @@ TUNERS = {
 }
 
 
-def _check_space(name, spec, low=None, high=None, open_low=False):
+def check_space(name, spec, low=None, high=None, open_low=False):
     """Validates a search-space entry: a number, a `(min, max)` tuple or a list of choices."""
     values = list(spec) if isinstance(spec, (tuple, list)) else [spec]
     if not values:
@@ -90,9 +90,9 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         super().__init__(**kwargs)
         self.student_fn = student_fn
         self.teacher = teacher
-        self.temperature = _check_space("temperature", temperature, low=0.0, open_low=True)
-        self.alpha = _check_space("alpha", alpha, low=0.0, high=1.0)
-        self.learning_rate = _check_space("learning_rate", learning_rate, low=0.0, open_low=True)
+        self.temperature = check_space("temperature", temperature, low=0.0, open_low=True)
+        self.alpha = check_space("alpha", alpha, low=0.0, high=1.0)
+        self.learning_rate = check_space("learning_rate", learning_rate, low=0.0, open_low=True)
         self.metrics = list(metrics)
         self.seed = seed
         self.distiller_kwargs = dict(distiller_kwargs or {})

@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import platform
 import sys
@@ -33,7 +34,7 @@ class Settings:
     trains in mixed_float16 on GPUs (mixed_bfloat16 on CPUs), `jit` compiles
     the training step with XLA, `recipe` names a `keras_kd.recipes` recipe
     (augmented teacher; scratch and distilled students on the same
-    augmented batches).
+    augmented batches), `quiet` turns off the progress lines.
     """
 
     dataset: str = "digits"
@@ -57,6 +58,7 @@ class Settings:
     mixed_precision: bool = False
     jit: bool = False
     recipe: str = None
+    quiet: bool = False
 
 
 def default_architectures(input_shape, recipe=None):
@@ -88,6 +90,73 @@ def check_output_folder(path, overwrite):
         )
 
 
+def find_model_card(path):
+    """The `model_card.json` beside a saved model (`.keras`, SavedModel, `.tflite`), or None."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path).rstrip("/\\")))
+    card = os.path.join(folder, "model_card.json")
+    if not os.path.isfile(card):
+        return None
+    with open(card) as f:
+        return json.load(f)
+
+
+def trained_split(path, dataset=None, seed=None, data_dir=None):
+    """The train/test split that the model at `path` was trained on.
+
+    Read from the model card beside the model, which records the dataset,
+    the seed of its split and a fingerprint of the data. Without a card the
+    digits need an explicit `seed` (their split depends on it); a TFDS
+    dataset's split is fixed.
+
+    Args:
+        path: String, a saved model written by `keras-kd distill` or `tune`.
+        dataset: String or None; must agree with the card when both exist.
+        seed: Integer or None; the digits' split seed, when there is no card.
+        data_dir: TFDS data folder.
+
+    Returns:
+        `(splits, description)`: a `keras_kd.data.Splits` and a phrase saying
+        which split it is.
+
+    Raises:
+        ValueError: the given dataset or seed contradict the card, the data
+            changed since training, or the digits' seed is unknown.
+    """
+    from keras_kd import data as data_module
+
+    card = find_model_card(path)
+    if card is None:
+        dataset = dataset or data_module.DEFAULT_DATASET
+        if dataset == data_module.DEFAULT_DATASET and seed is None:
+            raise ValueError(
+                f"No model_card.json beside '{path}', so its digits split is unknown: "
+                "pass --seed with the seed it was distilled with (distill --seed)."
+            )
+        data = data_module.load(dataset, data_dir=data_dir, seed=seed or 0)
+        how = "its fixed test split" if data.split_seed is None else f"split seed {seed} (--seed)"
+        return data, how
+    card_seed = card.get("split_seed", (card.get("seeds") or [0])[0])
+    if dataset is not None and dataset != card["dataset"]:
+        raise ValueError(
+            f"'{path}' was trained on {card['dataset']} (model_card.json), not {dataset}; "
+            "drop --dataset."
+        )
+    if seed is not None and card_seed is not None and seed != card_seed:
+        raise ValueError(
+            f"'{path}' was trained on the split of seed {card_seed} (model_card.json); "
+            f"--seed {seed} would score it on its own training examples. Drop --seed."
+        )
+    data = data_module.load(card["dataset"], data_dir=data_dir, seed=card_seed or 0)
+    if card.get("data_fingerprint") and data.fingerprint() != card["data_fingerprint"]:
+        raise ValueError(
+            f"The {card['dataset']} data here differ from those '{path}' was trained on "
+            "(data fingerprint in model_card.json); evaluate it where it was trained."
+        )
+    how = ("its fixed test split" if card_seed is None or data.split_seed is None
+           else f"split seed {card_seed}, from model_card.json")
+    return data, how
+
+
 def check_classes(model, num_classes, role):
     """Raises unless `model` outputs `num_classes` logits."""
     shape = tuple(model.outputs[0].shape[1:]) if getattr(model, "outputs", None) else None
@@ -98,8 +167,18 @@ def check_classes(model, num_classes, role):
         )
 
 
-def _log(message):
-    print(f"[keras-kd] {message}", flush=True)
+def _log(message, settings=None):
+    if settings is None or not settings.quiet:
+        print(f"[keras-kd] {message}", flush=True)
+
+
+def _progress(settings):
+    """A function from a phase name to the callbacks that report it (none when quiet)."""
+    if settings.quiet:
+        return lambda description: []
+    from keras_kd.progress import EpochProgress
+
+    return lambda description: [EpochProgress(description)]
 
 
 def _compile_classifier(model, learning_rate, jit):
@@ -129,31 +208,31 @@ def get_teacher(settings, data, verbose, strategy):
     )
     path = os.path.join(TEACHERS_DIR, name)
     if os.path.exists(path):
-        _log(f"reusing teacher {path}")
+        _log(f"reusing teacher {path}", settings)
         return load_model(path, role="teacher"), path
     build = lambda seed: architectures.build(  # noqa: E731
         settings.teacher_arch, data.input_shape, data.num_classes, seed=seed
     )
+    progress = _progress(settings)
     if settings.recipe:
         recipe = dataclasses.replace(
             recipes.get(settings.recipe), teacher_epochs=epochs, batch_size=settings.batch_size
         )
         members = f"{recipe.teachers} teachers" if recipe.teachers > 1 else "teacher"
-        _log(f"training {members} {settings.teacher_arch} for {epochs} epochs")
+        _log(f"training {members} {settings.teacher_arch} for {epochs} epochs", settings)
         with strategy.scope():
             teacher = recipes.train_teachers(
                 build, data.x_train, data.y_train, recipe, data.num_classes,
-                validation_data=(data.x_test, data.y_test), seed=settings.seeds[0],
-                verbose=verbose,
+                seed=settings.seeds[0], verbose=verbose, progress=progress,
             )
     else:
-        _log(f"training teacher {settings.teacher_arch} for {epochs} epochs")
+        _log(f"training teacher {settings.teacher_arch} for {epochs} epochs", settings)
         with strategy.scope():
             teacher = build(settings.seeds[0])
             _compile_classifier(teacher, 1e-3, settings.jit)
         teacher.fit(
             data.x_train, data.y_train, epochs=epochs, batch_size=settings.batch_size,
-            validation_data=(data.x_test, data.y_test), verbose=verbose,
+            verbose=verbose, callbacks=progress("teacher"),
         )
     save_keras(teacher, path)
     return teacher, path
@@ -182,57 +261,80 @@ def train_students(settings, data, teacher, verbose, strategy):
     Returns:
         `(scratch, distilled)`: lists of `(model, history dict)`, one per seed.
     """
-    make_student = _student_factory(settings, data)
-    runs = {"scratch": [], "distilled": []}
-    if settings.recipe:
-        return _train_students_with_recipe(settings, data, teacher, verbose, strategy, make_student)
-    for seed in settings.seeds:
-        for kind, alpha in (("scratch", 0.0), ("distilled", settings.alpha)):
-            how = "from labels alone" if kind == "scratch" else (
-                f"distilled at T={settings.temperature}, alpha={alpha}"
-            )
-            _log(f"seed {seed}: student {how}, {settings.epochs} epochs")
-            with strategy.scope():
-                student = make_student(seed)
-                distiller = Distiller(
-                    student, teacher, temperature=settings.temperature, alpha=alpha
-                )
-                distiller.compile(
-                    keras.optimizers.Adam(settings.learning_rate),
-                    metrics=["accuracy"],
-                    jit_compile=settings.jit or "auto",
-                )
-            keras.utils.set_random_seed(seed)
-            history = distiller.fit(
-                data.x_train, data.y_train, epochs=settings.epochs,
-                batch_size=settings.batch_size, validation_data=(data.x_test, data.y_test),
-                verbose=verbose,
-            )
-            runs[kind].append((student, history.history))
-    return runs["scratch"], runs["distilled"]
-
-
-def _train_students_with_recipe(settings, data, teacher, verbose, strategy, make_student):
-    """`train_students` for a recipe: both students see the same augmented batches."""
-    recipe = dataclasses.replace(
-        recipes.get(settings.recipe), temperature=settings.temperature, alpha=settings.alpha,
-        epochs=settings.epochs, learning_rate=settings.learning_rate,
-        batch_size=settings.batch_size,
+    runs = train_configurations(
+        settings, data, teacher, verbose, strategy,
+        {"scratch": (settings.temperature, 0.0),
+         "distilled": (settings.temperature, settings.alpha)},
     )
-    runs = {"scratch": [], "distilled": []}
-    for seed in settings.seeds:
-        for kind, tutor in (("scratch", None), ("distilled", teacher)):
-            _log(f"seed {seed}: student {kind} with recipe {recipe.name}, {recipe.epochs} epochs")
-            with strategy.scope():
-                student = make_student(seed)
-                keras.utils.set_random_seed(seed)
-                history = recipes.train_student(
-                    student, data.x_train, data.y_train, recipe, data.num_classes,
-                    teacher=tutor, validation_data=(data.x_test, data.y_test), seed=seed,
-                    verbose=verbose,
-                )
-            runs[kind].append((student, history.history))
     return runs["scratch"], runs["distilled"]
+
+
+def train_configurations(settings, data, teacher, verbose, strategy, configurations):
+    """Trains the student once per seed and configuration, as `keras-kd distill` does.
+
+    Args:
+        settings: A `Settings` (seeds, epochs, recipe, ...).
+        data: A `keras_kd.data.Splits`; trains on its training split and
+            reports its test split per epoch.
+        teacher: The trained teacher.
+        verbose: Keras verbosity.
+        strategy: A `tf.distribute.Strategy`.
+        configurations: Dict `name -> (temperature, alpha)`; alpha = 0 trains
+            from labels alone.
+
+    Returns:
+        Dict `name -> [(student, history dict), ...]`, one entry per seed.
+    """
+    make_student = _student_factory(settings, data)
+    progress = _progress(settings)
+    runs = {name: [] for name in configurations}
+    total = len(configurations) * len(settings.seeds)
+    done = 0
+    for seed in settings.seeds:
+        for name, (temperature, alpha) in configurations.items():
+            done += 1
+            how = "from labels alone" if alpha == 0 else (
+                f"distilled at T={temperature:g}, alpha={alpha:g}"
+            )
+            if settings.recipe:
+                how += f", recipe {settings.recipe}"
+            _log(f"seed {seed}: student {how}, {settings.epochs} epochs", settings)
+            callbacks = progress(f"student {done}/{total} (seed {seed}, {name})")
+            history = _train_one(settings, data, teacher, verbose, strategy, make_student(seed),
+                                 seed, temperature, alpha, callbacks)
+            runs[name].append(history)
+    return runs
+
+
+def _train_one(settings, data, teacher, verbose, strategy, student, seed, temperature, alpha,
+               callbacks):
+    validation = (data.x_test, data.y_test)
+    if settings.recipe:
+        recipe = dataclasses.replace(
+            recipes.get(settings.recipe), temperature=temperature, alpha=alpha,
+            epochs=settings.epochs, learning_rate=settings.learning_rate,
+            batch_size=settings.batch_size,
+        )
+        with strategy.scope():
+            keras.utils.set_random_seed(seed)
+            history = recipes.train_student(
+                student, data.x_train, data.y_train, recipe, data.num_classes,
+                teacher=teacher if alpha > 0 else None, validation_data=validation, seed=seed,
+                verbose=verbose, callbacks=callbacks,
+            )
+        return student, history.history
+    with strategy.scope():
+        distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
+        distiller.compile(
+            keras.optimizers.Adam(settings.learning_rate), metrics=["accuracy"],
+            jit_compile=settings.jit or "auto",
+        )
+    keras.utils.set_random_seed(seed)
+    history = distiller.fit(
+        data.x_train, data.y_train, epochs=settings.epochs, batch_size=settings.batch_size,
+        validation_data=validation, verbose=verbose, callbacks=callbacks,
+    )
+    return student, history.history
 
 
 def _test_accuracy(model, data):
@@ -282,7 +384,7 @@ def distill(settings, data, verbose=0, strategy=None):
 def _write_results(settings, data, teacher, teacher_source, scratch, distilled, output, replicas):
     with atomic_path(output) as out:
         os.makedirs(out)
-        _log("exporting the distilled student and measuring all models")
+        _log("exporting the distilled student and measuring all models", settings)
         student = distilled[0][0]
         export_saved_model(student, os.path.join(out, "student"))
         save_keras(student, os.path.join(out, "student.keras"))
@@ -312,7 +414,7 @@ def _write_results(settings, data, teacher, teacher_source, scratch, distilled, 
         _plot_accuracy_latency(rows, os.path.join(out, "accuracy_vs_latency.png"))
     print(table)
     print(summary)
-    _log(f"wrote {output}")
+    _log(f"wrote {output}", settings)
     return card
 
 
@@ -322,7 +424,7 @@ def _percent(value):
 
 def _tflite_row(settings, data, out, student):
     path = os.path.join(out, "student.tflite")
-    _log(f"converting to TFLite (quantize={settings.quantize})")
+    _log(f"converting to TFLite (quantize={settings.quantize})", settings)
     tflite.convert(
         os.path.join(out, "student"), path, settings.quantize, representative_data=data.x_train
     )
@@ -348,6 +450,7 @@ def _model_card(settings, data, teacher, teacher_source, rows, gap, replicas):
     return {
         "dataset": data.name,
         "data_fingerprint": data.fingerprint(),
+        "split_seed": data.split_seed,
         "train_examples": int(len(data.x_train)),
         "test_examples": int(len(data.x_test)),
         "teacher": teacher_source,
@@ -422,20 +525,35 @@ def _plot_curves(scratch, distilled, path):
 
 
 def _plot_accuracy_latency(rows, path):
+    """Test accuracy against parameters and against batch-256 latency, with SD error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    batch = max(rows[0].latency_ms)
     for i, row in enumerate(rows):
         label = row.name if row.artifact == "SavedModel" else f"{row.name} ({row.artifact})"
-        ax.errorbar(row.latency_ms[1], 100 * row.accuracy, yerr=100 * row.spread,
-                    fmt="o", capsize=3, color=f"C{i}", label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("batch-1 latency (ms, log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
+        accuracy, spread = 100 * row.accuracy, 100 * row.spread
+        for ax, x in ((axes[0], row.params), (axes[1], row.latency_ms[batch])):
+            ax.errorbar(x, accuracy, yerr=spread, fmt="o", capsize=4, color=f"C{i}",
+                        label=label)
+    axes[0].set_xscale("log")
+    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    axes[0].xaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_xlabel("parameters (log scale)")
+    axes[0].set_title("accuracy against size")
+    axes[1].set_xlim(left=0)
+    axes[1].set_xlabel(f"latency of a batch of {batch} (ms, SavedModel)")
+    axes[1].set_title("accuracy against latency")
+    seeds = max(len(row.accuracies) for row in rows)
+    for ax in axes:
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"error bars: sample SD over {seeds} seeds" if seeds > 1 else "one seed")
     fig.tight_layout()
     _save_figure(fig, path)
 
@@ -447,15 +565,52 @@ def _save_figure(fig, path):
     plt.close(fig)
 
 
-def tune(settings, data, tuner="bayesian", max_trials=10, directory=None,
-         temperature=(1.0, 20.0), alpha=(0.0, 1.0), overwrite=False, verbose=0):
-    """Searches T and alpha for the student of `settings` and exports the best one.
+def validation_split(data, fraction=0.2, seed=0):
+    """Carves a stratified, seeded validation split out of the training split.
 
-    Writes to `settings.output`: the best student (`student/` SavedModel and
-    `student.keras`), `tuning.json` (every trial and the labels-only
-    baseline), `tuning.md` and `tuning.png` (validation score over T and
-    alpha). Keras Tuner's own state goes to `directory` (default
-    `saved_models/tuning`), so an interrupted search resumes.
+    The test split is left untouched, so that a search scored on the
+    validation split never sees it.
+
+    Args:
+        data: A `keras_kd.data.Splits`.
+        fraction: Float in (0, 1), the share of training examples held out.
+        seed: Integer.
+
+    Returns:
+        `(search, description)`: a `Splits` whose "test" arrays are the
+        validation examples, and a dict describing the split for the record.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"The validation fraction must lie in (0, 1), got {fraction!r}.")
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        data.x_train, data.y_train, test_size=fraction, random_state=seed, stratify=data.y_train
+    )
+    search = dataclasses.replace(data, x_train=x_fit, y_train=y_fit, x_test=x_val, y_test=y_val)
+    return search, {"fraction": fraction, "seed": seed, "stratified": True,
+                    "search_examples": int(len(x_fit)), "validation_examples": int(len(x_val))}
+
+
+def tune(settings, data, tuner="bayesian", max_trials=10, directory=None,
+         temperature=(1.0, 20.0), alpha=(0.0, 1.0), overwrite=False, verbose=0,
+         validation_fraction=0.2):
+    """Searches T and alpha on a validation split, then compares the pick on the test split.
+
+    The search trains each trial on the training split less a stratified
+    validation split (`validation_split`), on the recipe's views and
+    schedule (cosine decay), and scores it on that validation split: the
+    test split never reaches it. The chosen T and alpha are then trained as
+    `keras-kd distill` trains, on the whole training split over the seeds,
+    next to the scratch student and the default T and alpha, and all three
+    are reported on the test split.
+
+    Writes to `settings.output`: the tuned student of the first seed
+    (`student/` SavedModel, `student.keras`), `model_card.json`,
+    `tuning.json` (every trial, the labels-only baseline, the validation
+    split and the test comparison), `tuning.md` and `tuning.png`. Keras
+    Tuner's own state goes to `directory` (default `saved_models/tuning`),
+    so an interrupted search resumes.
 
     Returns:
         A `keras_kd.tuning.SearchResult`.
@@ -463,36 +618,77 @@ def tune(settings, data, tuner="bayesian", max_trials=10, directory=None,
     from keras_kd import tuning
 
     strategy = strategies.make_strategy(settings.strategy)
-    teacher, _ = get_teacher(settings, data, verbose, strategy)
+    teacher, teacher_source = get_teacher(settings, data, verbose, strategy)
+    seed = settings.seeds[0]
+    search_data, split = validation_split(data, validation_fraction, seed)
     make_student = _student_factory(settings, data)
     directory = directory or os.path.join("saved_models", "tuning")
-    project = f"{data.name}_{settings.student_arch}_{data.fingerprint()[:8]}"
-    _log(f"{tuner} search, {max_trials} trials of {settings.epochs} epochs, state in {directory}/{project}")
+    project = f"{data.name}_{settings.student_arch}_{search_data.fingerprint()[:8]}"
+    train, epochs = (search_data.x_train, search_data.y_train), settings.epochs
+    if settings.recipe and recipes.get(settings.recipe).views:
+        recipe = dataclasses.replace(recipes.get(settings.recipe), batch_size=settings.batch_size)
+        train = recipes.recorded_views(*train, recipe, data.num_classes, seed)
+        epochs = math.ceil(settings.epochs / recipe.views)
+    _log(f"{tuner} search, {max_trials} trials, on {split['search_examples']} training "
+         f"examples scored on {split['validation_examples']} held out from them; state in "
+         f"{directory}/{project}", settings)
     result = tuning.search(
-        lambda: make_student(settings.seeds[0]), teacher, (data.x_train, data.y_train),
-        (data.x_test, data.y_test), tuner=tuner, max_trials=max_trials, epochs=settings.epochs,
-        directory=directory, project_name=project, temperature=temperature, alpha=alpha,
-        learning_rate=settings.learning_rate, batch_size=settings.batch_size,
-        seed=settings.seeds[0], overwrite=overwrite, verbose=verbose,
+        lambda: make_student(seed), teacher, train, (search_data.x_test, search_data.y_test),
+        tuner=tuner, max_trials=max_trials, epochs=epochs, directory=directory,
+        project_name=project, temperature=temperature, alpha=alpha,
+        learning_rate=settings.learning_rate, batch_size=settings.batch_size, seed=seed,
+        overwrite=overwrite, verbose=verbose, learning_rate_decay="cosine",
     )
-    table = _tuning_table(result.table)
     best = result.best_hyperparameters
-    summary = (f"best: T={best['temperature']}, alpha={best['alpha']}, score {result.best_score:.4f} "
-               f"(labels-only baseline {result.baseline['score']:.4f})")
+    summary = (f"best on validation: T={_show(best['temperature'])}, alpha={_show(best['alpha'])}, "
+               f"score {result.best_score:.4f} (labels-only baseline "
+               f"{result.baseline['score']:.4f})")
+    print(_tuning_table(result.table))
+    print(summary)
+    configurations = {
+        "scratch student": (settings.temperature, 0.0),
+        f"default (T={settings.temperature:g}, alpha={settings.alpha:g})":
+            (settings.temperature, settings.alpha),
+    }
+    tuned = f"tuned (T={_show(best['temperature'])}, alpha={_show(best['alpha'])})"
+    configurations[tuned] = (best["temperature"] or settings.temperature, best["alpha"])
+    _log(f"training the pick, the default and scratch on the whole training split over "
+         f"seeds {list(settings.seeds)}; reporting the test split", settings)
+    runs = train_configurations(settings, data, teacher, verbose, strategy, configurations)
     with atomic_path(settings.output) as out:
         os.makedirs(out)
-        export_saved_model(result.best_student, os.path.join(out, "student"))
-        save_keras(result.best_student, os.path.join(out, "student.keras"))
+        student = runs[tuned][0][0]
+        export_saved_model(student, os.path.join(out, "student"))
+        save_keras(student, os.path.join(out, "student.keras"))
+        rows = [report.measure_saved_model("teacher", teacher, data.x_test, data.y_test)]
+        for name, trained in runs.items():
+            rows.append(report.measure_saved_model(
+                name, trained[0][0], data.x_test, data.y_test,
+                accuracies=[_test_accuracy(m, data) for m, _ in trained],
+            ))
+        comparison = report.markdown_table(rows)
+        card = _model_card(settings, data, teacher, teacher_source, rows,
+                           report.gap_closed(rows[0].accuracy, rows[1].accuracy, rows[3].accuracy),
+                           strategy.num_replicas_in_sync)
+        card.update(temperature=best["temperature"], alpha=best["alpha"])
+        with open(os.path.join(out, "model_card.json"), "w") as f:
+            json.dump(card, f, indent=2)
         with open(os.path.join(out, "tuning.json"), "w") as f:
             json.dump({"tuner": tuner, "objective": "val_accuracy", "best": best,
-                       "best_score": result.best_score, "trials": result.table}, f, indent=2)
+                       "best_score": result.best_score, "validation_split": split,
+                       "trials": result.table,
+                       "test_comparison": card["models"]}, f, indent=2)
         with open(os.path.join(out, "tuning.md"), "w") as f:
-            f.write(f"# {data.name}: {tuner} search\n\n{table}\n\n{summary}\n")
+            f.write(f"# {data.name}: {tuner} search\n\n{_tuning_table(result.table)}\n\n"
+                    f"{summary}\n\n## On the test split\n\n{comparison}\n")
         _plot_search(result.table, os.path.join(out, "tuning.png"))
-    print(table)
-    print(summary)
-    _log(f"wrote {settings.output}")
+    print(comparison)
+    _log(f"wrote {settings.output}", settings)
     return result
+
+
+def _show(value):
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _tuning_table(rows):
