@@ -300,14 +300,14 @@ def train_configurations(settings, data, teacher, verbose, strategy, configurati
                 how += f", recipe {settings.recipe}"
             _log(f"seed {seed}: student {how}, {settings.epochs} epochs", settings)
             callbacks = progress(f"student {done}/{total} (seed {seed}, {name})")
-            history = _train_one(settings, data, teacher, verbose, strategy, make_student(seed),
+            history = _train_one(settings, data, teacher, verbose, strategy, make_student,
                                  seed, temperature, alpha, callbacks)
             runs[name].append(history)
     return runs
 
 
-def _train_one(settings, data, teacher, verbose, strategy, student, seed, temperature, alpha,
-               callbacks):
+def _train_one(settings, data, teacher, verbose, strategy, make_student, seed, temperature,
+               alpha, callbacks):
     validation = (data.x_test, data.y_test)
     if settings.recipe:
         recipe = dataclasses.replace(
@@ -316,6 +316,7 @@ def _train_one(settings, data, teacher, verbose, strategy, student, seed, temper
             batch_size=settings.batch_size,
         )
         with strategy.scope():
+            student = make_student(seed)
             keras.utils.set_random_seed(seed)
             history = recipes.train_student(
                 student, data.x_train, data.y_train, recipe, data.num_classes,
@@ -324,6 +325,7 @@ def _train_one(settings, data, teacher, verbose, strategy, student, seed, temper
             )
         return student, history.history
     with strategy.scope():
+        student = make_student(seed)
         distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
         distiller.compile(
             keras.optimizers.Adam(settings.learning_rate), metrics=["accuracy"],
@@ -366,6 +368,7 @@ def distill(settings, data, verbose=0, strategy=None):
             "turns XLA off under distribution strategies for the same reason). "
             "Drop --jit, or use --strategy one_device."
         )
+    _student_factory(settings, data)  # a bad --student is refused before the teacher trains
     if settings.mixed_precision:
         gpu = bool(tf.config.list_logical_devices("GPU"))
         keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
@@ -537,13 +540,17 @@ def _plot_accuracy_latency(rows, path):
     for i, row in enumerate(rows):
         label = row.name if row.artifact == "SavedModel" else f"{row.name} ({row.artifact})"
         accuracy, spread = 100 * row.accuracy, 100 * row.spread
-        for ax, x in ((axes[0], row.params), (axes[1], row.latency_ms[batch])):
+        dodge = 1 + 0.06 * (i - 1) if row.name != "teacher" else 1  # students share a size
+        for ax, x in ((axes[0], row.params * dodge), (axes[1], row.latency_ms[batch])):
             ax.errorbar(x, accuracy, yerr=spread, fmt="o", capsize=4, color=f"C{i}",
                         label=label)
+    sizes = sorted({row.params for row in rows})
     axes[0].set_xscale("log")
+    axes[0].set_xlim(sizes[0] / 2, sizes[-1] * 2)
+    axes[0].set_xticks(sizes)
     axes[0].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     axes[0].xaxis.set_minor_formatter(NullFormatter())
-    axes[0].set_xlabel("parameters (log scale)")
+    axes[0].set_xlabel("parameters (log scale; ticks at the models' sizes)")
     axes[0].set_title("accuracy against size")
     axes[1].set_xlim(left=0)
     axes[1].set_xlabel(f"latency of a batch of {batch} (ms, SavedModel)")
@@ -618,10 +625,10 @@ def tune(settings, data, tuner="bayesian", max_trials=10, directory=None,
     from keras_kd import tuning
 
     strategy = strategies.make_strategy(settings.strategy)
+    make_student = _student_factory(settings, data)  # refused before the teacher trains
     teacher, teacher_source = get_teacher(settings, data, verbose, strategy)
     seed = settings.seeds[0]
     search_data, split = validation_split(data, validation_fraction, seed)
-    make_student = _student_factory(settings, data)
     directory = directory or os.path.join("saved_models", "tuning")
     project = f"{data.name}_{settings.student_arch}_{search_data.fingerprint()[:8]}"
     train, epochs = (search_data.x_train, search_data.y_train), settings.epochs

@@ -29,7 +29,8 @@ def workdir(tmp_path, monkeypatch):
 
 def test_distill_on_digits_writes_everything(workdir, capsys):
     code, out, err = run(
-        ["distill", "--epochs", "2", "--seeds", "2", "--format", "tflite", "--output", "out"],
+        ["distill", "--recipe", "none", "--epochs", "2", "--seeds", "2", "--format", "tflite",
+         "--output", "out"],
         capsys,
     )
     assert code == 0, err
@@ -67,7 +68,8 @@ def test_distill_on_digits_writes_everything(workdir, capsys):
     assert card["models"][2]["test_accuracy_per_seed"][0] == pytest.approx(accuracy)
 
     # A second run reuses the cached teacher and replaces its own output.
-    code, out, err = run(["distill", "--epochs", "2", "--seeds", "1", "--output", "out"], capsys)
+    code, out, err = run(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "1",
+                          "--output", "out"], capsys)
     assert code == 0, err
     assert "reusing teacher" in out
     assert json.loads((out_dir / "model_card.json").read_text())["seeds"] == [0]
@@ -87,9 +89,8 @@ def test_distill_with_a_recipe_takes_its_settings(workdir, capsys):
     assert (card["temperature"], card["alpha"], card["epochs"], card["teacher_epochs"]) == (1.0, 1.0, 2, 2)
     (teacher,) = os.listdir(workdir / "saved_models" / "teachers")
     assert "function-matching" in teacher
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["distill", "--recipe", "patient"])
-    assert exit_info.value.code == 2 and "patient" in capsys.readouterr().err
+    code, out, err = run(["distill", "--recipe", "patient"], capsys)
+    assert_clean_failure(code, out, err, r"invalid choice: 'patient'.*distill -h", workdir)
 
 
 def test_distill_with_an_ensemble_recipe_trains_five_teachers(workdir, capsys):
@@ -113,8 +114,8 @@ def test_distill_with_an_ensemble_recipe_trains_five_teachers(workdir, capsys):
 
 def test_quantized_tflite_keeps_the_predictions(workdir, capsys):
     code, _, err = run(
-        ["distill", "--epochs", "3", "--seeds", "1", "--format", "tflite", "--quantize", "int8",
-         "--output", "q"],
+        ["distill", "--recipe", "none", "--epochs", "3", "--seeds", "1", "--format", "tflite",
+         "--quantize", "int8", "--output", "q"],
         capsys,
     )
     assert code == 0, err
@@ -141,7 +142,8 @@ def test_tfds_dataset_through_mock_data(workdir, capsys):
 
 
 def test_evaluate_and_export_commands(workdir, capsys):
-    assert run(["distill", "--epochs", "2", "--seeds", "1", "--output", "o"], capsys)[0] == 0
+    assert run(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "1", "--output", "o"],
+               capsys)[0] == 0
     code, out, _ = run(["evaluate", "o/student.keras"], capsys)
     assert code == 0 and "test accuracy on digits" in out
     code, out, _ = run(["evaluate", "o/student"], capsys)
@@ -150,14 +152,17 @@ def test_evaluate_and_export_commands(workdir, capsys):
         code, _, err = run(["export", "o/student.keras", path, "--format", fmt], capsys)
         assert code == 0, err
         assert (workdir / path).exists()
-    code, out, _ = run(["evaluate", "s.tflite"], capsys)
-    assert code == 0 and "%" in out
+    # s.tflite has no model card beside it: the digits split must be named.
+    code, out, err = run(["evaluate", "s.tflite"], capsys)
+    assert_clean_failure(code, out, err, r"No model_card.json.*--seed", workdir)
+    code, out, _ = run(["evaluate", "s.tflite", "--seed", "0"], capsys)
+    assert code == 0 and "split seed 0 (--seed)" in out and "%" in out
 
 
 def assert_clean_failure(code, out, err, pattern, workdir):
     import re
 
-    assert code != 0
+    assert code == 2
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
@@ -198,17 +203,16 @@ def test_output_folder_with_other_files(workdir, capsys):
     code, out, err = run(["distill", "--output", "mine", "--epochs", "1"], capsys)
     assert_clean_failure(code, out, err, r"already holds other files.*--overwrite", workdir)
     assert (workdir / "mine" / "thesis.tex").read_text() == "precious"
-    code, _, err = run(["distill", "--output", "mine", "--epochs", "1", "--seeds", "1", "--overwrite"], capsys)
+    code, _, err = run(["distill", "--recipe", "none", "--output", "mine", "--epochs", "1",
+                        "--seeds", "1", "--overwrite"], capsys)
     assert code == 0, err
     assert (workdir / "mine" / "model_card.json").exists()
 
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])
 def test_non_positive_epochs(workdir, capsys, epochs):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["distill", "--epochs", epochs])
-    _, err = capsys.readouterr()
-    assert exit_info.value.code == 2 and "--epochs" in err and "positive" in err
+    code, out, err = run(["distill", "--epochs", epochs], capsys)
+    assert_clean_failure(code, out, err, r"--epochs.*positive.*See 'keras-kd distill -h'", workdir)
 
 
 def test_offline_tfds_fails_fast_with_instructions(tmp_path):
@@ -231,8 +235,8 @@ def test_offline_tfds_fails_fast_with_instructions(tmp_path):
 
 def test_mirrored_mixed_precision_and_xla_runs(workdir, capsys):
     code, _, err = run(
-        ["distill", "--epochs", "2", "--seeds", "1", "--strategy", "mirrored",
-         "--mixed-precision", "--output", "m"],
+        ["distill", "--recipe", "none", "--epochs", "2", "--seeds", "1", "--strategy",
+         "mirrored", "--mixed-precision", "--output", "m"],
         capsys,
     )
     assert code == 0, err
@@ -240,7 +244,8 @@ def test_mirrored_mixed_precision_and_xla_runs(workdir, capsys):
     assert card["strategy"] == "mirrored" and card["replicas"] == 2  # two logical CPUs
     assert card["mixed_precision"] and not card["jit_compile"]
     assert all(0.1 < m["test_accuracy_mean"] <= 1 for m in card["models"])
-    code, _, err = run(["distill", "--epochs", "2", "--seeds", "1", "--jit", "--output", "j"], capsys)
+    code, _, err = run(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "1", "--jit",
+                        "--output", "j"], capsys)
     assert code == 0, err
     assert json.loads((workdir / "j" / "model_card.json").read_text())["jit_compile"]
     code, out, err = run(["distill", "--strategy", "mirrored", "--jit", "--output", "x"], capsys)
@@ -259,7 +264,8 @@ def test_launch_two_local_workers(workdir, capsys):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
         [sys.executable, "-m", "keras_kd.cli", "launch", "--workers", "2", "--", "distill",
-         "--teacher", "teacher.keras", "--epochs", "1", "--seeds", "1", "--output", "mw"],
+         "--recipe", "none", "--teacher", "teacher.keras", "--epochs", "1", "--seeds", "1",
+         "--output", "mw"],
         cwd=workdir, capture_output=True, text=True, timeout=300, env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -279,16 +285,47 @@ def test_launch_reports_failing_workers(workdir, capsys):
     assert code == 2 and "failed" in err
 
 
-def test_tune_prints_the_trials_and_exports_the_best_student(workdir, capsys):
-    code, out, err = run(["tune", "--tuner", "random", "--max-trials", "2", "--epochs", "2",
-                          "--teacher-epochs", "2", "--output", "t"], capsys)
+def test_tune_selects_on_a_validation_split_and_reports_the_test_split(workdir, capsys,
+                                                                       monkeypatch):
+    from keras_kd import tuning
+    from keras_kd.data import load_digits
+
+    seen = {}
+    original = tuning.search
+
+    def spying_search(student_fn, teacher, train_data, validation_data, **kwargs):
+        seen["train"], seen["validation"] = train_data, validation_data
+        return original(student_fn, teacher, train_data, validation_data, **kwargs)
+
+    monkeypatch.setattr(tuning, "search", spying_search)
+    code, out, err = run(["tune", "--recipe", "none", "--tuner", "random", "--max-trials", "2",
+                          "--epochs", "2", "--teacher-epochs", "2", "--seeds", "2",
+                          "--output", "t"], capsys)
     assert code == 0, err
-    assert "baseline (alpha=0, labels only)" in out and "best: T=" in out
-    for name in ("student", "student.keras", "tuning.json", "tuning.md", "tuning.png"):
+    digits = load_digits()
+    test_rows = {row.tobytes() for row in digits.x_test}
+    train_rows = {row.tobytes() for row in digits.x_train}
+    searched = [seen["train"][0], seen["validation"][0]]
+    for x in searched:  # the test split never reaches the search
+        assert not {row.tobytes() for row in x} & test_rows
+        assert {row.tobytes() for row in x} <= train_rows
+    assert len(searched[0]) + len(searched[1]) == len(digits.x_train)
+    assert "baseline (alpha=0, labels only)" in out and "best on validation: T=" in out
+    for name in ("student", "student.keras", "tuning.json", "tuning.md", "tuning.png",
+                 "model_card.json"):
         assert (workdir / "t" / name).exists(), name
     report = json.loads((workdir / "t" / "tuning.json").read_text())
-    assert len(report["trials"]) == 3 and report["best_score"] >= min(r["score"] for r in report["trials"])
-    assert 1.0 <= (report["best"]["temperature"] or 1.0) <= 20.0
+    assert len(report["trials"]) == 3
+    assert report["best_score"] == max(r["score"] for r in report["trials"])
+    split = report["validation_split"]
+    assert (split["validation_examples"], split["search_examples"]) == (216, 862)
+    if report["best"]["alpha"] > 0:  # T only matters where the teacher does
+        assert 1.0 <= report["best"]["temperature"] <= 20.0
+    names = [m["name"] for m in report["test_comparison"]]
+    assert names[:3] == ["teacher", "scratch student", "default (T=4, alpha=0.9)"]
+    assert names[3].startswith("tuned (T=")
+    assert all(len(m["test_accuracy_per_seed"]) == 2 for m in report["test_comparison"][1:])
+    assert "## On the test split" in (workdir / "t" / "tuning.md").read_text()
     assert (workdir / "saved_models" / "tuning").is_dir()
 
 
@@ -304,3 +341,66 @@ def test_savedmodel_student_is_refused_with_the_fix(workdir, capsys):
     student.export(str(workdir / "student_sm"), verbose=False)
     code, out, err = run(["distill", "--student", "student_sm", "--epochs", "1"], capsys)
     assert_clean_failure(code, out, err, r"SavedModel.*not trained.*\.keras", workdir)
+
+
+def test_the_default_recipe_with_progress_lines_and_quiet(workdir, capsys):
+    code, out, err = run(["distill", "--epochs", "1", "--teacher-epochs", "1", "--seeds", "1",
+                          "--output", "d"], capsys)
+    assert code == 0, err
+    card = json.loads((workdir / "d" / "model_card.json").read_text())
+    assert card["recipe"] == "quick-ensemble"
+    assert card["teacher_architecture"] == "ensemble of 3 cnn-large"
+    assert card["student_architecture"] == "mlp-medium"
+    # Progress goes to stderr, as plain lines when it is not a terminal.
+    for phase in ("teacher 1/3", "teacher 3/3", "student 1/2 (seed 0, scratch)",
+                  "student 2/2 (seed 0, distilled)"):
+        assert f"[keras-kd] {phase}: 1 epochs in" in err, err
+    code, out, err = run(["distill", "--epochs", "1", "--teacher-epochs", "1", "--seeds", "1",
+                          "--output", "d", "--quiet"], capsys)
+    assert code == 0 and err == ""
+    assert [line for line in out.splitlines() if not line.startswith("|")] == [
+        "Distillation closed " + out.split("Distillation closed ")[1].splitlines()[0]
+    ]
+
+
+def test_help_does_not_start_tensorflow():
+    code = ("import sys\nfrom keras_kd import cli\ntry:\n    cli.main(['distill', '-h'])\n"
+            "except SystemExit:\n    pass\nassert 'tensorflow' not in sys.modules\n"
+            "assert 'keras' not in sys.modules\nprint('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "ok", result.stderr
+
+
+def test_start_up_lines_of_tensorflow_are_filtered(workdir):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_kd.cli", "evaluate", "missing.keras"],
+        cwd=workdir, capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["keras-kd: error: 'missing.keras' does not exist."]
+
+
+def test_evaluate_uses_the_split_the_model_was_trained_on(workdir, capsys, monkeypatch):
+    from keras_kd import report
+    from keras_kd.data import load_digits
+
+    code, _, err = run(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "1",
+                        "--seed", "7", "--output", "s7"], capsys)
+    assert code == 0, err
+    card = json.loads((workdir / "s7" / "model_card.json").read_text())
+    assert card["split_seed"] == 7
+    scored = []
+    original = report.accuracy
+    monkeypatch.setattr(report, "accuracy",
+                        lambda predict, x, y, **kw: scored.append(x) or original(predict, x, y, **kw))
+    code, out, err = run(["evaluate", "s7/student.keras"], capsys)
+    assert code == 0, err
+    assert "split seed 7, from model_card.json" in out
+    reported = card["models"][2]["test_accuracy_per_seed"][0]
+    assert f"= {100 * reported:.2f}%" in out
+    train_rows = {row.tobytes() for row in load_digits(seed=7).x_train}
+    assert not {row.tobytes() for row in scored[0]} & train_rows
+    code, out, err = run(["evaluate", "s7/student.keras", "--seed", "0"], capsys)
+    assert_clean_failure(code, out, err, r"split of seed 7.*Drop --seed", workdir)
