@@ -87,6 +87,10 @@ RECIPES = {
     "hinton-ensemble": Recipe("hinton-ensemble", teacher_shift=1, student_shift=1, mixup=0.0,
                               temperature=4.0, alpha=0.9, epochs=150, teacher_epochs=150,
                               teachers=5),
+    # Beyer et al.: consistent mixed views, the teacher's function only, patience.
+    "function-matching": Recipe("function-matching", teacher_shift=1, student_shift=1,
+                                mixup=1.0, temperature=1.0, alpha=1.0, epochs=300,
+                                teacher_epochs=150),
     # The default of `keras-kd distill` on the digits, sized to finish in about
     # two minutes on 2 CPU cores: Hinton et al.'s setting, in which the teacher
     # (here three CNNs, trained on shifted images, averaged) knows an invariance
@@ -97,10 +101,6 @@ RECIPES = {
     "quick-ensemble": Recipe("quick-ensemble", teacher_shift=1, student_shift=0, mixup=0.0,
                              temperature=4.0, alpha=0.9, epochs=150, teacher_epochs=40,
                              teachers=3, views=1),
-    # Beyer et al.: consistent mixed views, the teacher's function only, patience.
-    "function-matching": Recipe("function-matching", teacher_shift=1, student_shift=1,
-                                mixup=1.0, temperature=1.0, alpha=1.0, epochs=300,
-                                teacher_epochs=150),
 }
 
 
