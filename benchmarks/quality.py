@@ -155,22 +155,28 @@ def run_student(make, data, train, seeds):
     return runs
 
 
+def sample_sd(values):
+    """Sample standard deviation (ddof=1) in percentage points; 'n/a' for one seed."""
+    return f"{100 * np.std(values, ddof=1):.2f}" if len(values) > 1 else "n/a"
+
+
 def print_table(title, rows, teacher_row, reference, test_size):
     """Markdown table; gap closed against `reference` (a row name)."""
     # --only may leave the reference row out: then no gap column.
     ref = next((r["last"].mean() for r in rows if r["name"] == reference), None)
     teacher = teacher_row["last"].mean()
     print(f"\n### {title}\n")
-    print("| model | test acc, last epoch | test acc, best epoch | test errors (last) | "
-          "agreement with teacher | gap closed (last) |")
+    print("SD: sample standard deviation over seeds (ddof=1).\n")
+    print("| model | test acc, last epoch (mean ± SD) | test acc, best epoch (mean ± SD) | "
+          "test errors (last) | agreement with teacher | gap closed (last) |")
     print("|---|---|---|---|---|---|")
     for row in [teacher_row] + rows:
         last, best = row["last"], row["best"]
-        spread = f"{100 * last.mean():.2f} ± {100 * last.std():.2f} (range {100 * (last.max() - last.min()):.2f})"
+        spread = f"{100 * last.mean():.2f} ± {sample_sd(last)} (range {100 * (last.max() - last.min()):.2f})"
         gap = "" if row is teacher_row or ref is None else f"{100 * (last.mean() - ref) / (teacher - ref):+.0f}%"
         agreement = f"{100 * row['agreement']:.2f}%" if "agreement" in row else ""
         errors = f"{(1 - last.mean()) * test_size:.0f}"
-        print(f"| {row['name']} | {spread} | {100 * best.mean():.2f} ± {100 * best.std():.2f} | "
+        print(f"| {row['name']} | {spread} | {100 * best.mean():.2f} ± {sample_sd(best)} | "
               f"{errors} | {agreement} | {gap} |")
     sys.stdout.flush()
 

@@ -1,10 +1,13 @@
 """One worker of the multi-worker tests (run with TF_CONFIG set; not a test module).
 
-    python tests/multi_worker_job.py OUT.npz [--backup DIR] [--crash-at-step N] [--export DIR]
+    python tests/multi_worker_job.py OUT.npz [--backup DIR] [--crash-at-step N]
+        [--export DIR] [--crash-in-export] [--log FILE]
 
 Distills with MultiWorkerMirroredStrategy on fixed data: worker i feeds its
 half of every global batch of 16, so each step sees the same 16 examples as
-a single-process run with batch 16.
+a single-process run with batch 16. `--log` appends one JSON line per step
+and per epoch this run executes; `--crash-in-export` kills worker 0 halfway
+through writing the SavedModel.
 """
 
 import argparse
@@ -14,6 +17,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -29,8 +33,6 @@ def data():
 
 
 def build(strategy=None):
-    import keras
-
     import keras_kd
     from helpers import tiny_models
 
@@ -43,13 +45,13 @@ def build(strategy=None):
 
 
 def main():
-    import keras
-
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--backup")
     parser.add_argument("--crash-at-step", type=int)
     parser.add_argument("--export")
+    parser.add_argument("--crash-in-export", action="store_true")
+    parser.add_argument("--log")
     args = parser.parse_args()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
@@ -72,6 +74,8 @@ def main():
         # Keras 3's BackupAndRestore does not separate chief and workers;
         # workers sharing one folder race on it, so each gets its own.
         callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(args.backup, f"worker{index}")))
+    if args.log:
+        callbacks.append(StepLog(f"{args.log}{index}.jsonl"))
     if args.crash_at_step is not None and index == 1:
         class Crash(keras.callbacks.Callback):
             steps = 0
@@ -86,13 +90,61 @@ def main():
         strategy.distribute_datasets_from_function(dataset_fn),
         epochs=EPOCHS, steps_per_epoch=EXAMPLES // GLOBAL_BATCH, verbose=0, callbacks=callbacks,
     )
-    if args.export and index == 0:
-        distiller.export_student(args.export)
     tmp = f"{args.out}.tmp.npz"
     np.savez(tmp, *distiller.student.get_weights(), loss=np.array(history.history["loss"]),
              workers=workers)
     os.replace(tmp, args.out)
+    if args.export and index == 0:
+        if args.crash_in_export:
+            wait_for_peers(args.out, index, workers)
+            crash_halfway_through_saving(distiller.student)
+        distiller.export_student(args.export)
     print("done", index, flush=True)
+
+
+class StepLog(keras.callbacks.Callback):
+    """Appends {"epoch", "step"} per finished step and {"epoch", "loss"} per epoch."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._write({"epoch": self.epoch, "step": batch})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._write({"epoch": epoch, "loss": float(logs["loss"])})
+
+    def _write(self, record):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def wait_for_peers(out, index, workers, timeout=120):
+    """Waits until every worker has written its weights (OUT names differ by index)."""
+    import time
+
+    peers = [out.replace(f"{index}.npz", f"{i}.npz") for i in range(workers)]
+    deadline = time.monotonic() + timeout
+    while not all(os.path.exists(p) for p in peers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def crash_halfway_through_saving(model):
+    """Makes `model.export` die, killed, with saved_model.pb half written."""
+    export = model.export
+
+    def export_then_die(filepath, *args, **kwargs):
+        export(filepath, *args, **kwargs)
+        graph = os.path.join(filepath, "saved_model.pb")
+        with open(graph, "r+b") as f:
+            f.truncate(os.path.getsize(graph) // 2)
+        os._exit(18)  # killed mid-write: no clean-up runs
+
+    model.export = export_then_die
 
 
 if __name__ == "__main__":

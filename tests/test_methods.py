@@ -408,15 +408,26 @@ def test_bad_mutual_configurations():
 
 
 def test_teacher_cache_of_a_multi_teacher_view_is_reused(tmp_path):
+    from test_distiller import CountingTeacher
+
     x, y = tiny_data(n=64)
-    teachers = [functional("a"), functional("b", hidden=4)]
+    teachers = [CountingTeacher(functional("a")), CountingTeacher(functional("b", hidden=4))]
     distiller = keras_kd.Distiller(functional("student"), teachers)
     distiller.compile("sgd")
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    probe = 16  # the input check runs the teachers on the first batch
     cache = keras_kd.TeacherCache(distiller.teacher_view, tmp_path)
     distiller.fit(dataset, epochs=2, verbose=0, cache_teacher=cache)
+    assert [int(t.seen.numpy()) for t in teachers] == [probe + 64] * 2
     (entry,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert entry.exists()
+    files = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in entry.iterdir()}
+    # A second fit, through a new cache object on the same folder, reads the
+    # entry: no teacher pass beyond the input check, and the entry is untouched.
+    again = keras_kd.TeacherCache(distiller.teacher_view, tmp_path)
+    distiller.fit(dataset, epochs=2, verbose=0, cache_teacher=again)
+    assert [int(t.seen.numpy()) for t in teachers] == [2 * probe + 64] * 2
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == [entry]
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in entry.iterdir()} == files
     with pytest.raises(ValueError, match="top_k=None"):
         distiller.fit(dataset, epochs=2, verbose=0,
                       cache_teacher=keras_kd.TeacherCache(distiller.teacher_view, tmp_path, top_k=2))

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras_kd
@@ -25,9 +26,7 @@ def test_two_replicas_match_one_device():
     assert len(devices) >= 2, "conftest splits the CPU into two logical devices"
     x, y = tiny_data(n=64)
     one, history_one = train(tf.distribute.OneDeviceStrategy("/cpu:0"), x, y, steps=1)
-    two, history_two = train(
-        tf.distribute.MirroredStrategy([d.name for d in devices[:2]]), x, y, steps=1
-    )
+    two, history_two = train(mirrored(), x, y, steps=1)
     moved = max(np.abs(a - b).max() for a, b in zip(one, tiny_models(student_width=16, seed=7)[1].get_weights()))
     assert moved > 1e-3  # the step changed the weights, so equality means something
     for a, b in zip(one, two):
@@ -37,12 +36,9 @@ def test_two_replicas_match_one_device():
 
 
 def test_several_epochs_match_one_device():
-    devices = tf.config.list_logical_devices("CPU")
     x, y = tiny_data(n=128)
     one, history_one = train(tf.distribute.OneDeviceStrategy("/cpu:0"), x, y, steps=4, epochs=3)
-    two, history_two = train(
-        tf.distribute.MirroredStrategy([d.name for d in devices[:2]]), x, y, steps=4, epochs=3
-    )
+    two, history_two = train(mirrored(), x, y, steps=4, epochs=3)
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(history_one["loss"], history_two["loss"], rtol=1e-5)
@@ -56,6 +52,17 @@ def _functional(name, hidden, seed):
     return keras.Model(x, keras.layers.Dense(3, name=f"{name}_logits")(h), name=name)
 
 
+def mirrored(cross_device_ops=None):
+    """Two replicas on the two logical CPUs; by default TF's collective all-reduce.
+
+    Collective keys of a second strategy in one process collide with the
+    first's (TF's own tests raise the key base the same way).
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 100_000
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
+
+
 def _train_methods(strategy, x, y):
     with strategy.scope():
         teachers = [_functional("a", 16, 1), _functional("b", 6, 2)]
@@ -65,28 +72,43 @@ def _train_methods(strategy, x, y):
             distillation_loss="dkd", hints=[("s_hidden", "a_hidden")],
         )
         distiller.compile(keras.optimizers.SGD(0.3))
+        summed = keras_kd.Distiller(_functional("t", 8, 6), teachers, temperature=3.0, alpha=0.5,
+                                    teacher_weights=[2, 1], teacher_combination="sum")
+        summed.compile(keras.optimizers.SGD(0.3))
         peers = [_functional("p", 8, 4), _functional("q", 5, 5)]
         dml = keras_kd.MutualDistiller(peers, temperature=2.0)
         dml.compile(keras.optimizers.SGD(0.3), metrics=["accuracy"])
+        seeds = iter(range(10, 20))
+        keras.utils.set_random_seed(0)  # BAN shuffles its batches: the same order on both
+        ban = keras_kd.self_distill(lambda: _functional("g", 8, next(seeds)), x, y, (x, y),
+                                    generations=2, epochs=2, batch_size=len(x) // 2,
+                                    optimizer=lambda: keras.optimizers.SGD(0.3))
     fit = dict(batch_size=len(x) // 2, epochs=2, shuffle=False, verbose=0)
-    losses = distiller.fit(x, y, **fit).history["loss"] + dml.fit(x, y, **fit).history["loss"]
+    losses = (distiller.fit(x, y, **fit).history["loss"] + summed.fit(x, y, **fit).history["loss"]
+              + dml.fit(x, y, **fit).history["loss"])
     weights = student.get_weights() + distiller.hint_projections[0].get_weights()
-    return weights + peers[0].get_weights() + peers[1].get_weights(), losses
+    weights += summed.student.get_weights() + peers[0].get_weights() + peers[1].get_weights()
+    for model in ban.models:
+        weights += model.get_weights()
+    return weights, losses
 
 
-def test_multi_teacher_hints_dkd_and_mutual_match_one_device():
-    devices = tf.config.list_logical_devices("CPU")
+@pytest.fixture(scope="module")
+def methods_on_one_device():
+    return _train_methods(tf.distribute.OneDeviceStrategy("/cpu:0"), *tiny_data(n=64))
+
+
+@pytest.mark.parametrize("cross_device_ops", [None, "reduction_to_one_device"],
+                         ids=["collective", "reduction_to_one_device"])
+def test_every_method_matches_one_device(methods_on_one_device, cross_device_ops):
+    """Multi-teacher (average with entropy weights, and sum), DKD, hints, DML and BAN."""
     x, y = tiny_data(n=64)
-    one, losses_one = _train_methods(tf.distribute.OneDeviceStrategy("/cpu:0"), x, y)
-    # Two models in one process on logical CPUs collide on collective keys
-    # (see keras_kd.strategies); reducing to one device avoids collectives.
-    two, losses_two = _train_methods(
-        tf.distribute.MirroredStrategy(
-            [d.name for d in devices[:2]], cross_device_ops=tf.distribute.ReductionToOneDevice()
-        ), x, y,
-    )
+    one, losses_one = methods_on_one_device
+    ops = tf.distribute.ReductionToOneDevice() if cross_device_ops else None
+    two, losses_two = _train_methods(mirrored(ops), x, y)
     start = [_functional("s", 8, 3).get_weights()[0]]
     assert np.abs(one[0] - start[0]).max() > 1e-3
+    assert len(one) == len(two) == 4 + 2 + 4 + 4 + 4 + 2 * 4
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(losses_one, losses_two, rtol=1e-5)

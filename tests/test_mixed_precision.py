@@ -22,9 +22,15 @@ def distill(digits, teacher, policy, temperature=4.0, epochs=15):
     return student, distiller, history.history
 
 
+@pytest.fixture(scope="module")
+def float32_reference(digits, digits_teacher):
+    keras.backend.clear_session()
+    return distill(digits, digits_teacher, "float32")[2]
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_tracks_float32(digits, digits_teacher, policy):
-    _, _, reference = distill(digits, digits_teacher, "float32")
+def test_mixed_precision_tracks_float32(digits, digits_teacher, float32_reference, policy):
+    reference = float32_reference
     student, distiller, mixed = distill(digits, digits_teacher, policy)
     assert student.layers[-1].compute_dtype in ("float16", "bfloat16")
     if policy == "mixed_float16":
@@ -49,3 +55,35 @@ def test_mixed_float16_large_logits_at_t20_stay_finite():
     assert all(np.isfinite(v) for v in result.values()), result
     history = distiller.fit(x, y, epochs=2, verbose=0).history
     assert np.all(np.isfinite(history["loss"]))
+
+
+def test_loss_scaling_rescues_gradients_that_underflow_in_float16():
+    """The first layer's gradients are about 1e-8: zero in float16 unless the loss is scaled."""
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 10, 64).astype("int32")
+
+    def first_layer_change(policy, optimizer, epochs=3):
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(0)
+        teacher = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
+                                    keras.layers.Dense(10)])
+        student = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="first"),
+                                    keras.layers.Rescaling(1e-5), keras.layers.Dense(10)])
+        student.layers[-1].trainable = False  # only the first layer learns
+        before = student.get_layer("first").kernel.numpy().copy()
+        distiller = keras_kd.Distiller(student, teacher, temperature=4.0, alpha=0.9)
+        distiller.compile(optimizer)
+        distiller.fit(x, y, batch_size=64, epochs=epochs, shuffle=False, verbose=0)
+        keras.mixed_precision.set_global_policy("float32")
+        return student.get_layer("first").kernel.numpy() - before, distiller.optimizer
+
+    reference, _ = first_layer_change("float32", keras.optimizers.SGD(1e4))
+    scaled, optimizer = first_layer_change("mixed_float16", keras.optimizers.SGD(1e4))
+    unscaled, _ = first_layer_change(
+        "mixed_float16",
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(1e4), initial_scale=1.0),
+    )
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.abs(reference).max() > 1e-3
+    assert np.all(unscaled == 0)  # without scaling nothing reaches the first layer
+    np.testing.assert_allclose(scaled, reference, rtol=0, atol=0.01 * np.abs(reference).max())

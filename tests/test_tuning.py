@@ -92,7 +92,7 @@ def run_search(digits, teacher, tmp_path, max_trials=3, **kwargs):
     )
 
 
-def test_search_runs_the_teacher_once_and_beats_or_keeps_the_baseline(digits, digits_teacher, tmp_path):
+def test_search_runs_the_teacher_once_and_ranks_the_trials_with_the_baseline(digits, digits_teacher, tmp_path):
     counting = CountingTeacher(digits_teacher)
     counting(digits.x_train[:1])
     before = int(counting.seen.numpy())
@@ -101,11 +101,28 @@ def test_search_runs_the_teacher_once_and_beats_or_keeps_the_baseline(digits, di
     assert int(counting.seen.numpy()) - before == len(digits.x_train) + len(digits.x_test)
     assert len(result.table) == 4 and result.table[-1]["score"] <= result.table[0]["score"]
     assert any(row["trial"].startswith("baseline") for row in result.table)
-    assert result.best_score >= result.baseline["score"]
+    assert result.best_score == max(row["score"] for row in result.table)
     assert set(result.best_hyperparameters) == {"temperature", "alpha", "learning_rate"}
     accuracy = np.mean(result.best_student.predict(digits.x_test, verbose=0).argmax(-1) == digits.y_test)
     assert accuracy == pytest.approx(result.best_score, abs=0.02)  # best epoch vs final weights
     assert accuracy > 0.5
+
+
+def test_the_labels_only_baseline_wins_against_an_untrained_teacher(digits, tmp_path):
+    # alpha = 1 copies a random teacher's soft labels: no trial can learn the
+    # digits, so the search must return the baseline, its student included.
+    keras.utils.set_random_seed(5)
+    untrained = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    result = run_search(digits, untrained, tmp_path, max_trials=2, epochs=3,
+                        temperature=[4.0], alpha=[1.0])
+    assert result.table[0] is result.baseline
+    assert result.best_hyperparameters == {"temperature": None, "alpha": 0.0,
+                                           "learning_rate": 3e-3}
+    trials = [row["score"] for row in result.table[1:]]
+    assert result.best_score == result.baseline["score"] > max(trials) + 0.2
+    accuracy = np.mean(result.best_student.predict(digits.x_test, verbose=0).argmax(-1)
+                       == digits.y_test)
+    assert accuracy == pytest.approx(result.best_score, abs=0.02)  # the baseline's own student
 
 
 def test_a_search_resumes_without_redoing_trials(digits, digits_teacher, tmp_path):
@@ -156,7 +173,8 @@ def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_pat
     assert len({json.dumps(r, sort_keys=True) for r in ran}) == 4
     table = reports["chief"]["table"]
     assert len(table) == 5 and table[0]["score"] == reports["chief"]["best_score"]
-    assert reports["chief"]["best_score"] >= [r for r in table if r["trial"].startswith("baseline")][0]["score"]
+    assert reports["chief"]["best_score"] == max(r["score"] for r in table)
+    assert sum(r["trial"].startswith("baseline") for r in table) == 1
 
 
 def test_a_killed_search_resumes_to_the_uninterrupted_result(digits_teacher, tmp_path):
