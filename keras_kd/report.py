@@ -68,12 +68,17 @@ def latency_ms(predict, batch, repeats=None, warmup=5):
         predict: Function from a batch to outputs; results are forced to
             host memory so that asynchronous execution is counted.
         batch: Array, the batch to time.
-        repeats: Integer or None; by default enough calls for about 0.5 s.
+        repeats: Integer or None; by default enough calls for about 0.5 s,
+            or the environment variable `KERAS_KD_LATENCY_REPEATS` when set
+            (the test suite sets 2, with one warm-up call, to save time).
         warmup: Integer, untimed calls first (tracing, caches).
 
     Returns:
         Float, the median time of one call in milliseconds.
     """
+    if repeats is None and os.environ.get("KERAS_KD_LATENCY_REPEATS"):
+        repeats = int(os.environ["KERAS_KD_LATENCY_REPEATS"])
+        warmup = min(warmup, 1)
     for _ in range(warmup):
         np.asarray(predict(batch))
     if repeats is None:

@@ -370,23 +370,29 @@ def test_the_default_recipe_with_progress_lines_and_quiet(workdir, capsys):
     ]
 
 
-def test_help_does_not_start_tensorflow():
+def test_help_and_missing_files_do_not_start_tensorflow():
     code = ("import sys\nfrom keras_kd import cli\ntry:\n    cli.main(['distill', '-h'])\n"
-            "except SystemExit:\n    pass\nassert 'tensorflow' not in sys.modules\n"
+            "except SystemExit:\n    pass\n"
+            "assert cli.main(['distill', '--teacher', 'missing.keras']) == 2\n"
+            "assert 'tensorflow' not in sys.modules\n"
             "assert 'keras' not in sys.modules\nprint('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and result.stdout.splitlines()[-1] == "ok", result.stderr
+    assert result.stderr.splitlines() == ["keras-kd: error: 'missing.keras' does not exist."]
 
 
 def test_start_up_lines_of_tensorflow_are_filtered(workdir):
+    # A file that exists but is not a model: the error comes after TF started.
+    (workdir / "junk.keras").write_text("junk")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
-        [sys.executable, "-m", "keras_kd.cli", "evaluate", "missing.keras"],
+        [sys.executable, "-m", "keras_kd.cli", "evaluate", "junk.keras", "--seed", "0"],
         cwd=workdir, capture_output=True, text=True, timeout=120, env=env,
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["keras-kd: error: 'missing.keras' does not exist."]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("keras-kd: error: ") and "does not hold a loadable Keras model" in line
 
 
 def test_evaluate_uses_the_split_the_model_was_trained_on(workdir, capsys, monkeypatch):

@@ -98,6 +98,7 @@ def methods_on_one_device():
     return _train_methods(tf.distribute.OneDeviceStrategy("/cpu:0"), *tiny_data(n=64))
 
 
+@pytest.mark.xdist_group("mirrored_methods")  # shares the one-device run
 @pytest.mark.parametrize("cross_device_ops", [None, "reduction_to_one_device"],
                          ids=["collective", "reduction_to_one_device"])
 def test_every_method_matches_one_device(methods_on_one_device, cross_device_ops):

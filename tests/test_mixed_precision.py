@@ -28,6 +28,7 @@ def float32_reference(digits, digits_teacher):
     return distill(digits, digits_teacher, "float32")[2]
 
 
+@pytest.mark.xdist_group("mixed_precision")  # shares the float32 run
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_tracks_float32(digits, digits_teacher, float32_reference, policy):
     reference = float32_reference

@@ -16,6 +16,8 @@ JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi_worker_job
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 STEPS = 4  # per epoch: 64 examples in global batches of 16
 
+pytestmark = pytest.mark.xdist_group("multi_worker")  # one pair of launches for the module
+
 
 def load(path):
     with np.load(path) as saved:

@@ -187,17 +187,25 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(digits_teacher, tmp
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KERASTUNER_", "TF_CONFIG"))}
     env.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
 
-    def run(directory, name, *extra):
-        return subprocess.run([sys.executable, job, str(teacher_path), str(tmp_path / directory),
-                               str(tmp_path / name), *extra],
-                              env=env, capture_output=True, text=True, timeout=300)
+    def start(directory, name, *extra):
+        return subprocess.Popen([sys.executable, job, str(teacher_path), str(tmp_path / directory),
+                                 str(tmp_path / name), *extra], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
 
-    killed = run("resumed", "killed.json", "2")
-    assert killed.returncode == 17, killed.stdout[-2000:] + killed.stderr[-2000:]
+    def finish(process):
+        try:
+            output, _ = process.communicate(timeout=300)
+        finally:
+            process.kill()
+        return process.returncode, output
+
+    # The uninterrupted search runs next to the killed one: they share nothing.
+    whole, killed = start("whole", "whole.json"), start("resumed", "killed.json", "2")
+    (killed_code, killed_log), (whole_code, whole_log) = finish(killed), finish(whole)
+    assert killed_code == 17, killed_log[-2000:]
     assert not (tmp_path / "killed.json").exists()
-    resumed = run("resumed", "resumed.json")
-    whole = run("whole", "whole.json")
-    assert resumed.returncode == 0 and whole.returncode == 0, resumed.stderr[-2000:] + whole.stderr[-2000:]
+    resumed_code, resumed_log = finish(start("resumed", "resumed.json"))
+    assert resumed_code == 0 and whole_code == 0, resumed_log[-2000:] + whole_log[-2000:]
     resumed, whole = (json.loads((tmp_path / n).read_text()) for n in ("resumed.json", "whole.json"))
     assert len(resumed["ran"]) == 3  # trial 1 was finished before the kill and not redone
     assert resumed["best"] == whole["best"]
