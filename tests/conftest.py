@@ -2,6 +2,7 @@
 
 import gc
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -76,8 +77,17 @@ def pytest_collection_finish(session):
     gc.collect()
     gc.freeze()
     # An empty run proves nothing: fail it loudly instead of pytest's exit 5.
-    if not session.items:
-        raise pytest.UsageError(
-            "No tests were collected or selected. The suite must run at least "
-            "one test; check the test paths, -k and -m options."
-        )
+    if not session.items and not os.environ.get("PYTEST_XDIST_WORKER"):
+        raise pytest.UsageError(_EMPTY_RUN)
+
+
+_EMPTY_RUN = ("No tests were collected or selected. The suite must run at least one "
+              "test; check the test paths, -k and -m options.")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Under pytest-xdist the workers collect, so the controller sees the empty
+    # run only here.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        sys.stderr.write(f"ERROR: {_EMPTY_RUN}\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR

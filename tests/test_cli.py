@@ -27,12 +27,26 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_distill_on_digits_writes_everything(workdir, capsys):
-    code, out, err = run(
-        ["distill", "--recipe", "none", "--epochs", "2", "--seeds", "2", "--format", "tflite",
-         "--output", "out"],
-        capsys,
-    )
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """One `distill` on the digits (2 seeds, TFLite too), shared by the tests reading its output."""
+    import contextlib
+    import io
+
+    folder = tmp_path_factory.mktemp("digits_run")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "2",
+                             "--format", "tflite", "--output", "out"])
+    return folder, code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.xdist_group("cli_digits_run")
+def test_distill_on_digits_writes_everything(digits_run, capsys, monkeypatch):
+    workdir, code, out, err = digits_run
+    monkeypatch.chdir(workdir)
     assert code == 0, err
     table = [line for line in out.splitlines() if line.startswith("| ")]
     names = [line.split("|")[1].strip() for line in table[1:]]
@@ -141,15 +155,17 @@ def test_tfds_dataset_through_mock_data(workdir, capsys):
     assert card["seeds"] == [0]  # one seed by default beyond digits
 
 
-def test_evaluate_and_export_commands(workdir, capsys):
-    assert run(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "1", "--output", "o"],
-               capsys)[0] == 0
-    code, out, _ = run(["evaluate", "o/student.keras"], capsys)
+@pytest.mark.xdist_group("cli_digits_run")
+def test_evaluate_and_export_commands(digits_run, capsys, monkeypatch):
+    workdir = digits_run[0]
+    monkeypatch.chdir(workdir)
+    assert digits_run[1] == 0
+    code, out, _ = run(["evaluate", "out/student.keras"], capsys)
     assert code == 0 and "test accuracy on digits" in out
-    code, out, _ = run(["evaluate", "o/student"], capsys)
+    code, out, _ = run(["evaluate", "out/student"], capsys)
     assert code == 0 and "test accuracy on digits" in out
     for fmt, path in (("tflite", "s.tflite"), ("keras", "s.keras"), ("saved_model", "s_sm")):
-        code, _, err = run(["export", "o/student.keras", path, "--format", fmt], capsys)
+        code, _, err = run(["export", "out/student.keras", path, "--format", fmt], capsys)
         assert code == 0, err
         assert (workdir / path).exists()
     # s.tflite has no model card beside it: the digits split must be named.

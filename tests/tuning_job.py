@@ -43,7 +43,7 @@ def main():
     result = tuning.search(
         lambda: architectures.build("mlp-tiny", (64,), 10), teacher,
         (digits.x_train, digits.y_train), (digits.x_test, digits.y_test), tuner="random",
-        max_trials=4, epochs=2, directory=directory, project_name="dist", learning_rate=3e-3,
+        max_trials=3, epochs=2, directory=directory, project_name="dist", learning_rate=3e-3,
     )
     report = {"tuner_id": os.environ.get("KERASTUNER_TUNER_ID"), "ran": ran}
     if result is not None:
