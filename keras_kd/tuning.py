@@ -102,6 +102,8 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         # Checks the fixed arguments now and gives the model whose outputs
         # every trial reads (one teacher, or several teachers and hints).
         self.teacher_view = Distiller(student_fn(), teacher, **self.distiller_kwargs).teacher_view
+        # Set by `search`: a function from a phase name to progress callbacks.
+        self.progress, self.max_trials, self.trials_run = None, None, 0
 
     def build(self, hp):
         temperature = _hyperparameter(hp, "temperature", self.temperature, log=True)
@@ -121,6 +123,12 @@ class DistillerHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         keras.utils.set_random_seed(self.seed)
+        if self.progress is not None:
+            self.trials_run += 1
+            name = f"search trial {self.trials_run}"
+            if self.max_trials:
+                name += f"/{self.max_trials}"
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + self.progress(name)
         return model.fit(*args, **kwargs)
 
 
@@ -151,7 +159,7 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
            epochs=10, directory="kd_tuning", project_name="distiller", objective="val_accuracy",
            temperature=(1.0, 20.0), alpha=(0.0, 1.0), learning_rate=1e-3, batch_size=64,
            seed=0, overwrite=False, verbose=0, distiller_kwargs=None,
-           learning_rate_decay="constant"):
+           learning_rate_decay="constant", progress=None):
     """Searches temperature, alpha (and optionally the learning rate) for a student.
 
     The teacher runs once over the training and validation data; every
@@ -184,6 +192,10 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         learning_rate_decay: "constant", or "cosine" to decay each trial's
             rate to 0 over its `epochs` (as `keras_kd.recipes` trains). A
             dataset then needs a known number of batches.
+        progress: Optional callable from a phase name ("search trial 3/10",
+            "search baseline (labels only)") to a list of Keras callbacks for
+            that fit, e.g.
+            `lambda name: [keras_kd.EpochProgress(name)]`.
 
     Distributed tuning (Keras Tuner's `KERASTUNER_TUNER_ID`,
     `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`, one chief and
@@ -216,6 +228,8 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
     hypermodel = DistillerHyperModel(student_fn, teacher, temperature, alpha, learning_rate,
                                      seed=seed, distiller_kwargs=distiller_kwargs,
                                      decay_steps=decay_steps)
+    hypermodel.progress = progress
+    hypermodel.max_trials = None if tuner == "hyperband" else max_trials
     project = os.path.join(directory, project_name)
     distributed = keras_tuner_distributed()
     x, y = _with_teacher_logits(hypermodel, train_data, batch_size, project)
@@ -295,7 +309,8 @@ def _baseline(hypermodel, tuner, x, fit_kwargs, project, objective):
     temperature = temperature[0] if isinstance(temperature, (tuple, list)) else temperature
     distiller = hypermodel.build_distiller(temperature, 0.0, learning_rate)
     keras.utils.set_random_seed(hypermodel.seed)
-    history = distiller.fit(x, **fit_kwargs).history
+    callbacks = hypermodel.progress("search baseline (labels only)") if hypermodel.progress else None
+    history = distiller.fit(x, callbacks=callbacks, **fit_kwargs).history
     scores = history[objective]
     best = max(scores) if tuner.oracle.objective.direction == "max" else min(scores)
     os.makedirs(project, exist_ok=True)

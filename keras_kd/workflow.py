@@ -645,6 +645,7 @@ def tune(settings, data, tuner="bayesian", max_trials=10, directory=None,
         project_name=project, temperature=temperature, alpha=alpha,
         learning_rate=settings.learning_rate, batch_size=settings.batch_size, seed=seed,
         overwrite=overwrite, verbose=verbose, learning_rate_decay="cosine",
+        progress=_progress(settings),
     )
     best = result.best_hyperparameters
     summary = (f"best on validation: T={_show(best['temperature'])}, alpha={_show(best['alpha'])}, "

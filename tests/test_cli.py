@@ -341,6 +341,8 @@ def test_tune_selects_on_a_validation_split_and_reports_the_test_split(workdir, 
         assert {row.tobytes() for row in x} <= train_rows
     assert len(searched[0]) + len(searched[1]) == len(digits.x_train)
     assert "baseline (alpha=0, labels only)" in out and "best on validation: T=" in out
+    for phase in ("search baseline (labels only)", "search trial 1/2", "search trial 2/2"):
+        assert f"[keras-kd] {phase}: 2 epochs in" in err, err
     for name in ("student", "student.keras", "tuning.json", "tuning.md", "tuning.png",
                  "model_card.json"):
         assert (workdir / "t" / name).exists(), name
