@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -59,6 +60,12 @@ def load_model(path, role="model"):
         raise ValueError(
             f"The {role} path '{path}' is neither a .keras/.h5 file nor a "
             "SavedModel folder."
+        )
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        # Keras says "File not found" for a file that exists but is not a zip.
+        raise ValueError(
+            f"The {role} file '{path}' does not hold a loadable Keras model: it is "
+            "not a .keras archive. Write one with model.save('name.keras')."
         )
     try:
         return keras.saving.load_model(path, compile=False)

@@ -203,7 +203,8 @@ def test_bad_input_in_process(workdir, capsys, argv, pattern):
 def test_not_a_model(workdir, capsys):
     (workdir / "junk.keras").write_text("junk")
     code, out, err = run(["distill", "--teacher", "junk.keras"], capsys)
-    assert_clean_failure(code, out, err, r"does not hold a loadable Keras model", workdir)
+    assert_clean_failure(code, out, err, r"does not hold a loadable Keras model: it is not a "
+                         r"\.keras archive\. Write one with model\.save", workdir)
 
 
 def test_student_with_the_wrong_class_count(workdir, capsys):
