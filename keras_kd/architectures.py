@@ -49,9 +49,9 @@ def cnn(input_shape, num_classes, filters=(32, 64), dense=128, dropout=0.0, name
     import keras
 
     layers = [keras.Input(shape=tuple(input_shape))]
-    image_shape = _image_shape(tuple(input_shape))
-    if image_shape != tuple(input_shape):
-        layers.append(keras.layers.Reshape(image_shape))
+    shape = image_shape(input_shape)
+    if shape != tuple(input_shape):
+        layers.append(keras.layers.Reshape(shape))
     for width in filters:
         layers.append(keras.layers.Conv2D(width, 3, padding="same", activation="relu"))
         layers.append(keras.layers.MaxPooling2D(2, padding="same"))
@@ -64,15 +64,32 @@ def cnn(input_shape, num_classes, filters=(32, 64), dense=128, dropout=0.0, name
     return keras.Sequential(layers, name=name)
 
 
-def _image_shape(shape):
+def image_shape(input_shape, needed_by="A CNN", fix=""):
+    """`(h, w, c)` for images, `(h, w)` plus a channel, or square flat vectors.
+
+    Args:
+        input_shape: Tuple, one example's shape.
+        needed_by: String, what needs images; named in the error.
+        fix: String, appended to the error.
+
+    Returns:
+        Tuple `(height, width, channels)`.
+
+    Raises:
+        ValueError: the examples are neither images nor square flat vectors.
+    """
+    shape = tuple(input_shape)
     if len(shape) == 3:
         return shape
     if len(shape) == 2:
         return shape + (1,)
-    side = math.isqrt(shape[0])
+    side = math.isqrt(shape[0]) if len(shape) == 1 else 0
     if len(shape) == 1 and side * side == shape[0]:
         return (side, side, 1)
-    raise ValueError(f"A CNN needs image inputs; got examples of shape {shape}.")
+    raise ValueError(
+        f"{needed_by} needs images; examples of shape {shape} are neither images nor "
+        f"square flat vectors.{' ' + fix if fix else ''}"
+    )
 
 
 # Name -> (builder, keyword arguments). Teachers are wide and regularized;

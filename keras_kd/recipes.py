@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from keras_kd.architectures import image_shape
+
 # TensorFlow and Keras are imported inside the functions that train, so that
 # the registry (and `keras-kd -h`) loads without starting TensorFlow.
 
@@ -117,22 +119,6 @@ def get(name):
     return RECIPES[name]
 
 
-def image_shape(input_shape):
-    """`(h, w, c)` for images, `(h, w)` plus a channel, or square flat vectors."""
-    shape = tuple(input_shape)
-    if len(shape) == 3:
-        return shape
-    if len(shape) == 2:
-        return shape + (1,)
-    side = math.isqrt(shape[0]) if len(shape) == 1 else 0
-    if side * side != shape[0] or len(shape) != 1:
-        raise ValueError(
-            f"Random shifts need images; examples of shape {shape} are neither "
-            "images nor square flat vectors. Use a recipe without shifts."
-        )
-    return (side, side, 1)
-
-
 def shift(images, max_shift, seed):
     """Shifts each example by its own random whole number of pixels, zero-filled.
 
@@ -149,7 +135,7 @@ def shift(images, max_shift, seed):
     if not max_shift:
         return images
     flat_shape = tf.shape(images)
-    h, w, c = image_shape(images.shape[1:])
+    h, w, c = image_shape(images.shape[1:], "A random shift", "Use a recipe without shifts.")
     x = tf.reshape(images, (-1, h, w, c))
     padded = tf.pad(x, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
     offsets = tf.random.stateless_uniform(

@@ -164,3 +164,15 @@ def test_train_teachers_trains_each_member_from_its_own_seed(digits):
     with pytest.raises(ValueError, match="teachers=0"):
         recipes.train_teachers(build, digits.x_train, digits.y_train,
                                dataclasses.replace(recipe, teachers=0), 10)
+
+
+def test_shifts_and_cnns_refuse_examples_that_are_not_images():
+    import keras_kd.architectures as architectures
+
+    assert architectures.image_shape((64,)) == (8, 8, 1)
+    assert architectures.image_shape((28, 28)) == (28, 28, 1)
+    with pytest.raises(ValueError, match=r"A random shift needs images; examples of shape "
+                                         r"\(10,\) are neither.*Use a recipe without shifts\."):
+        recipes.shift(tf.zeros((4, 10)), 1, SEED)
+    with pytest.raises(ValueError, match=r"A CNN needs images; examples of shape \(10,\)"):
+        architectures.build("cnn-small", (10,), 3)
