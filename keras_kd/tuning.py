@@ -75,6 +75,9 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         decay_steps: Integer or None. When set, Adam's rate decays to 0 along
             a cosine over this many steps (the recipes' schedule), so each
             trial ends converged instead of wandering at a constant rate.
+        progress: Optional callable from a phase name ("search trial 3/10")
+            to a list of Keras callbacks added to each trial's fit.
+        max_trials: Integer or None, the trial count shown in that name.
 
     Example:
 
@@ -86,7 +89,7 @@ class DistillerHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, student_fn, teacher, temperature=(1.0, 20.0), alpha=(0.0, 1.0),
                  learning_rate=1e-3, metrics=("accuracy",), seed=0, distiller_kwargs=None,
-                 decay_steps=None, **kwargs):
+                 decay_steps=None, progress=None, max_trials=None, **kwargs):
         super().__init__(**kwargs)
         self.student_fn = student_fn
         self.teacher = teacher
@@ -102,8 +105,9 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         # Checks the fixed arguments now and gives the model whose outputs
         # every trial reads (one teacher, or several teachers and hints).
         self.teacher_view = Distiller(student_fn(), teacher, **self.distiller_kwargs).teacher_view
-        # Set by `search`: a function from a phase name to progress callbacks.
-        self.progress, self.max_trials, self.trials_run = None, None, 0
+        self.progress = progress
+        self.max_trials = max_trials
+        self.trials_run = 0  # in this process: a resumed search counts from 1 again
 
     def build(self, hp):
         temperature = _hyperparameter(hp, "temperature", self.temperature, log=True)
@@ -227,9 +231,8 @@ def search(student_fn, teacher, train_data, validation_data, tuner="bayesian", m
         decay_steps = epochs * _steps_per_epoch(train_data, batch_size)
     hypermodel = DistillerHyperModel(student_fn, teacher, temperature, alpha, learning_rate,
                                      seed=seed, distiller_kwargs=distiller_kwargs,
-                                     decay_steps=decay_steps)
-    hypermodel.progress = progress
-    hypermodel.max_trials = None if tuner == "hyperband" else max_trials
+                                     decay_steps=decay_steps, progress=progress,
+                                     max_trials=None if tuner == "hyperband" else max_trials)
     project = os.path.join(directory, project_name)
     distributed = keras_tuner_distributed()
     x, y = _with_teacher_logits(hypermodel, train_data, batch_size, project)
