@@ -408,12 +408,8 @@ def main(argv=None):
         if args.command is None:
             raise UsageError("give a command: distill, tune, evaluate, export or launch. "
                              "See 'keras-kd -h'")
-    except UsageError as error:
-        print(f"keras-kd: error: {error}", file=sys.stderr)
-        return 2
-    try:
         _check_paths(*(getattr(args, name) for name in _INPUT_PATHS.get(args.command, ())))
-    except FileNotFoundError as error:
+    except (UsageError, FileNotFoundError) as error:
         print(f"keras-kd: error: {error}", file=sys.stderr)
         return 2
     if not getattr(args, "verbose", False) and args.command != "launch":
