@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_kd  # noqa: E402
-from keras_kd import augmentation  # noqa: E402
-from keras_kd.models import weights_fingerprint  # noqa: E402
+from keras_kd.caching import pipelines  # noqa: E402
+from keras_kd.models.tools import weights_fingerprint  # noqa: E402
 
 
 def main():
@@ -42,16 +42,16 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             cache = keras_kd.TeacherCache(teacher, tmp)
             t0 = time.perf_counter()
-            _, pipeline = augmentation.inspect_pipeline(dataset)
+            info = pipelines.inspect(dataset)
             t1 = time.perf_counter()
             fingerprint = weights_fingerprint(teacher)
-            entry = os.path.join(tmp, cache._key(dataset, pipeline, fingerprint))
+            entry = os.path.join(tmp, cache.key(dataset, info, fingerprint))
             t2 = time.perf_counter()
-            meta = cache._build(dataset, entry, fingerprint)
+            meta = cache._build(dataset, entry, fingerprint, info.batched)
             t3 = time.perf_counter()
             cache._zip(dataset, entry, meta)
             t4 = time.perf_counter()
-            augmentation._fingerprint(augmentation._serialized_graph(dataset))
+            pipelines._fingerprint(pipelines._serialized_graph(dataset))
             t5 = time.perf_counter()
             print(f"inspect {t1 - t0:.3f} s, key {t2 - t1:.3f} s, build {t3 - t2:.3f} s, "
                   f"attach {t4 - t3:.3f} s; for comparison, TF's graph serialization and "

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_kd  # noqa: E402
-from keras_kd import teacher_cache  # noqa: E402
+from keras_kd.caching import teacher_cache  # noqa: E402
 
 ROUNDS = 6
 

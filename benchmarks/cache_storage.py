@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_kd  # noqa: E402
-from keras_kd import architectures  # noqa: E402
+from keras_kd.recipes import architectures  # noqa: E402
 
 STORAGE = {
     "digits": [("float32", None), ("float16", None), ("float16", 5), ("float16", 3), ("float16", 1)],
@@ -38,7 +38,7 @@ def synthetic100():
                                random_state=0)
     x = ((x - x.mean(0)) / x.std(0)).astype("float32")
     y = y.astype("int32")
-    return keras_kd.data.Splits("synthetic100", x[:12_000], y[:12_000], x[12_000:], y[12_000:], 100)
+    return keras_kd.recipes.data.Splits("synthetic100", x[:12_000], y[:12_000], x[12_000:], y[12_000:], 100)
 
 
 def main(argv=None):
@@ -49,7 +49,7 @@ def main(argv=None):
     parser.add_argument("--student", default="mlp-small")
     parser.add_argument("--dataset", choices=sorted(STORAGE), default="digits")
     args = parser.parse_args(argv)
-    data = keras_kd.data.load_digits() if args.dataset == "digits" else synthetic100()
+    data = keras_kd.recipes.data.load_digits() if args.dataset == "digits" else synthetic100()
     classes = data.num_classes
     teacher = architectures.build("mlp-medium", data.input_shape, classes, seed=0)
     teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))

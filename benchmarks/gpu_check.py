@@ -47,7 +47,7 @@ def train(strategy, x, y):
 def main():
     print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "|",
           tf.config.experimental.get_device_details(gpus[0]).get("device_name"))
-    data = keras_kd.data.load_digits()
+    data = keras_kd.recipes.data.load_digits()
     x, y = data.x_train[:1024], data.y_train[:1024]
     logical = [d.name for d in tf.config.list_logical_devices("GPU")]
     one, loss_one = train(tf.distribute.OneDeviceStrategy(logical[0]), x, y)

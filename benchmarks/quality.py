@@ -38,8 +38,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 import keras_kd  # noqa: E402
-from keras_kd import architectures, recipes  # noqa: E402
-from keras_kd.data import Splits, load_digits  # noqa: E402
+from keras_kd.recipes import architectures
+from keras_kd import recipes  # noqa: E402
+from keras_kd.recipes.data import Splits, load_digits  # noqa: E402
 
 CACHE = os.path.join("saved_models", "benchmark_teachers")
 
@@ -60,7 +61,7 @@ def load(name, data_dir=None):
                                           random_state=0)
         return Splits("mnist5k", xt, yt, xv, yv, 10)
     if name in ("mnist", "cifar10"):
-        from keras_kd import data
+        from keras_kd.recipes import data
 
         splits = data.load(name, data_dir=data_dir)
         if name == "cifar10":

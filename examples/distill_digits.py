@@ -11,8 +11,8 @@ import argparse
 import keras
 
 import keras_kd
-from keras_kd import architectures
-from keras_kd.data import load_digits
+from keras_kd.recipes import architectures
+from keras_kd.recipes.data import load_digits
 
 
 def main(argv=None):

@@ -11,7 +11,8 @@ import argparse
 import keras
 
 import keras_kd
-from keras_kd import architectures, data
+from keras_kd.recipes import architectures
+from keras_kd.recipes import data
 
 
 def main(argv=None):

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 
 import keras_kd
-from keras_kd import architectures
-from keras_kd.data import load_digits
+from keras_kd.recipes import architectures
+from keras_kd.recipes.data import load_digits
 
 
 def hidden_mlp(name, units, seed):

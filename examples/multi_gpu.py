@@ -27,7 +27,8 @@ def main(argv=None):
     import keras
 
     import keras_kd
-    from keras_kd import architectures, data
+    from keras_kd.recipes import architectures
+    from keras_kd.recipes import data
 
     devices = [d.name for d in tf.config.list_logical_devices("GPU" if not args.cpus else "CPU")]
     if args.cpus:  # logical CPUs: reduce on one device rather than with collectives

@@ -34,7 +34,8 @@ def main(argv=None):
     import keras
 
     import keras_kd
-    from keras_kd import architectures, data
+    from keras_kd.recipes import architectures
+    from keras_kd.recipes import data
 
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})
     digits = data.load_digits()

@@ -5,36 +5,36 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from keras_kd import _legacy_paths  # noqa: E402
+
 # Public name -> the module that defines it. Names load on first use
 # (PEP 562), so `import keras_kd` and `keras-kd -h` do not start TensorFlow.
 _EXPORTS = {
-    "Distiller": "distiller",
-    "DistillationLoss": "losses",
-    "distillation_loss": "losses",
-    "DistillationSchedule": "callbacks",
-    "StopOnNaN": "callbacks",
-    "EpochProgress": "progress",
-    "FeatureHint": "hints",
-    "MutualDistiller": "mutual",
-    "RandomPipelineError": "teacher_cache",
-    "TeacherCache": "teacher_cache",
-    "SelfDistillationResult": "self_distillation",
-    "self_distill": "self_distillation",
+    "Distiller": "distillers.distiller",
+    "MutualDistiller": "distillers.mutual",
+    "FeatureHint": "distillers.hints",
+    "SelfDistillationResult": "distillers.self_distillation",
+    "self_distill": "distillers.self_distillation",
+    "DistillationLoss": "losses.kl",
+    "distillation_loss": "losses.kl",
+    "DistillationSchedule": "callbacks.schedule",
+    "StopOnNaN": "callbacks.schedule",
+    "EpochProgress": "callbacks.epoch_progress",
+    "RandomPipelineError": "caching.teacher_cache",
+    "TeacherCache": "caching.teacher_cache",
+    "record_augmented_epochs": "caching.augmented_epochs",
     "atomic_path": "atomic",
-    "record_augmented_epochs": "augmented_cache",
-    "export_saved_model": "export",
-    "save_keras": "export",
-    "ensemble": "models",
-    "load_model": "models",
-    "strip_softmax": "models",
-    "weights_fingerprint": "models",
+    "export_saved_model": "models.export",
+    "save_keras": "models.export",
+    "load_model": "models.loading",
+    "ensemble": "models.tools",
+    "strip_softmax": "models.tools",
+    "weights_fingerprint": "models.tools",
 }
-_SUBMODULES = (
-    "architectures", "augmentation", "checks", "data", "launch", "losses", "recipes",
-    "report", "targets", "tflite", "tuning", "workflow",
-)
+# Public subpackages, reachable as attributes: `keras_kd.losses.distillation_loss`.
+_SUBPACKAGES = ("losses", "recipes", "tuning")
 
-__all__ = sorted(list(_EXPORTS) + list(_SUBMODULES))
+__all__ = sorted(list(_EXPORTS) + list(_SUBPACKAGES))
 __version__ = "0.1.0"
 
 
@@ -52,8 +52,10 @@ def __getattr__(name):
     if name in _EXPORTS:
         _check_backend()
         value = getattr(importlib.import_module(f"keras_kd.{_EXPORTS[name]}"), name)
-    elif name in _SUBMODULES:
+    elif name in _SUBPACKAGES:
         value = importlib.import_module(f"keras_kd.{name}")
+    elif name in _legacy_paths.MOVED:
+        return _legacy_paths.load(f"keras_kd.{name}")
     else:
         raise AttributeError(f"module 'keras_kd' has no attribute {name!r}")
     globals()[name] = value

@@ -49,7 +49,7 @@ def main():
     before = resident_kib("VmRSS")
     count = 0
     for _, target in attached:
-        count += len(target[keras_kd.targets.TEACHER_LOGITS])
+        count += len(target[keras_kd.caching.targets.TEACHER_LOGITS])
     read = resident_kib("VmHWM") - before
     (entry,) = os.listdir(os.path.join(folder, "cache"))
     size = os.path.getsize(os.path.join(folder, "cache", entry, "logits.bin"))

@@ -39,7 +39,7 @@ def _fresh_session():
 
 @pytest.fixture(scope="session")
 def digits():
-    from keras_kd.data import load_digits
+    from keras_kd.recipes.data import load_digits
 
     return load_digits()
 

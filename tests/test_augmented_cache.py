@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import keras_kd
-from keras_kd import recipes, targets
+from keras_kd import recipes
+from keras_kd.caching import targets
 from helpers import tiny_data, tiny_models
 from test_distiller import CountingTeacher
 

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_kd import cli, tflite
+from keras_kd.app import cli
+from keras_kd.models import tflite
 
 
 def run(argv, capsys):
@@ -68,7 +69,7 @@ def test_distill_on_digits_writes_everything(digits_run, capsys, monkeypatch):
     assert card["versions"]["tensorflow"] == tf.__version__
     assert "| teacher |" in (out_dir / "report.md").read_text()
 
-    from keras_kd.data import load_digits
+    from keras_kd.recipes.data import load_digits
 
     x = load_digits().x_test
     student = keras.saving.load_model(out_dir / "student.keras")
@@ -133,7 +134,7 @@ def test_quantized_tflite_keeps_the_predictions(workdir, capsys):
         capsys,
     )
     assert code == 0, err
-    from keras_kd.data import load_digits
+    from keras_kd.recipes.data import load_digits
 
     x = load_digits().x_test
     want = keras.saving.load_model(workdir / "q" / "student.keras").predict(x, verbose=0).argmax(-1)
@@ -241,7 +242,7 @@ def test_offline_tfds_fails_fast_with_instructions(workdir, capsys, monkeypatch)
 
     import tensorflow_datasets as tfds
 
-    from keras_kd import data
+    from keras_kd.recipes import data
 
     # Offline, injected: the download server is a local port nobody listens on,
     # so the test means the same on a machine with network access.
@@ -294,7 +295,7 @@ def test_launch_two_local_workers(workdir, capsys):
     teacher.save(workdir / "teacher.keras")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
-        [sys.executable, "-m", "keras_kd.cli", "launch", "--workers", "2", "--", "distill",
+        [sys.executable, "-m", "keras_kd.app.cli", "launch", "--workers", "2", "--", "distill",
          "--recipe", "none", "--teacher", "teacher.keras", "--epochs", "1", "--seeds", "1",
          "--output", "mw"],
         cwd=workdir, capture_output=True, text=True, timeout=300, env=env,
@@ -319,7 +320,7 @@ def test_launch_reports_failing_workers(workdir, capsys):
 def test_tune_selects_on_a_validation_split_and_reports_the_test_split(workdir, capsys,
                                                                        monkeypatch):
     from keras_kd import tuning
-    from keras_kd.data import load_digits
+    from keras_kd.recipes.data import load_digits
 
     seen = {}
     original = tuning.search
@@ -391,7 +392,7 @@ def test_the_default_recipe_with_progress_lines(workdir, capsys):
 
 
 def test_help_and_missing_files_do_not_start_tensorflow():
-    code = ("import sys\nfrom keras_kd import cli\ntry:\n    cli.main(['distill', '-h'])\n"
+    code = ("import sys\nfrom keras_kd.app import cli\ntry:\n    cli.main(['distill', '-h'])\n"
             "except SystemExit:\n    pass\n"
             "assert cli.main(['distill', '--teacher', 'missing.keras']) == 2\n"
             "assert 'tensorflow' not in sys.modules\n"
@@ -407,7 +408,7 @@ def test_start_up_lines_of_tensorflow_are_filtered(workdir):
     (workdir / "junk.keras").write_text("junk")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
-        [sys.executable, "-m", "keras_kd.cli", "evaluate", "junk.keras", "--seed", "0"],
+        [sys.executable, "-m", "keras_kd.app.cli", "evaluate", "junk.keras", "--seed", "0"],
         cwd=workdir, capture_output=True, text=True, timeout=120, env=env,
     )
     assert result.returncode == 2
@@ -416,8 +417,8 @@ def test_start_up_lines_of_tensorflow_are_filtered(workdir):
 
 
 def test_evaluate_uses_the_split_the_model_was_trained_on(workdir, capsys, monkeypatch):
-    from keras_kd import report
-    from keras_kd.data import load_digits
+    from keras_kd.app import report
+    from keras_kd.recipes.data import load_digits
 
     code, _, err = run(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "1",
                         "--seed", "7", "--output", "s7"], capsys)

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 import keras_kd
-from keras_kd import architectures
+from keras_kd.recipes import architectures
 from test_losses import reference_kd
 
 SEEDS = (0, 1, 2)

@@ -319,7 +319,7 @@ def test_strip_softmax_gives_the_logits():
     inputs = keras.Input((8,))
     functional = keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(3)(inputs)))
     stripped = keras_kd.strip_softmax(functional)
-    assert not keras_kd.checks.ends_in_softmax(stripped)
+    assert not keras_kd.distillers.checks.ends_in_softmax(stripped)
     keras_kd.Distiller(tiny_models()[1], stripped)
 
 

@@ -38,7 +38,7 @@ def test_multi_worker_example_on_two_local_workers(tmp_path):
     import os
     import sys
 
-    from keras_kd import launch
+    from keras_kd.distribute import launch
 
     output = tmp_path / "student"
     codes = launch.run_workers(

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 import keras_kd
-from keras_kd import losses, targets
+from keras_kd import losses
+from keras_kd.caching import targets
 from helpers import tiny_data
 
 T = 3.0

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_kd
-from keras_kd import architectures
+from keras_kd.recipes import architectures
 
 
 def distill(digits, teacher, policy, temperature=4.0, epochs=15):

@@ -64,7 +64,7 @@ def test_training_data_draws_new_views_every_epoch_and_is_reproducible(digits):
 
 def test_teacher_and_student_see_the_same_augmented_view(digits):
     """A student identical to its teacher has zero KL only if both saw the same batch."""
-    teacher = keras_kd.architectures.build("mlp-small", (64,), 10, seed=0)
+    teacher = keras_kd.recipes.architectures.build("mlp-small", (64,), 10, seed=0)
     student = keras.models.clone_model(teacher)
     student.set_weights(teacher.get_weights())
     recipe = dataclasses.replace(
@@ -81,14 +81,14 @@ def test_teacher_and_student_see_the_same_augmented_view(digits):
 
 def test_augmentation_is_off_at_inference(digits):
     recipe = dataclasses.replace(recipes.get("hinton"), epochs=2, teacher_epochs=2)
-    teacher = keras_kd.architectures.build("mlp-small", (64,), 10, seed=0)
+    teacher = keras_kd.recipes.architectures.build("mlp-small", (64,), 10, seed=0)
     recipes.train_teacher(teacher, digits.x_train[:256], digits.y_train[:256], recipe, 10)
-    student = keras_kd.architectures.build("mlp-tiny", (64,), 10, seed=0)
+    student = keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10, seed=0)
     history = recipes.train_student(
         student, digits.x_train[:256], digits.y_train[:256], recipe, 10, teacher=teacher,
         validation_data=(digits.x_test, digits.y_test),
     )
-    assert not keras_kd.augmentation.random_layers(student)
+    assert not keras_kd.caching.pipelines.random_layers(student)
     first, second = (student.predict(digits.x_test, verbose=0) for _ in range(2))
     np.testing.assert_array_equal(first, second)
     accuracy = np.mean(first.argmax(-1) == digits.y_test)
@@ -108,7 +108,7 @@ def _softmax(z):
 
 def test_ensemble_is_the_geometric_mean_of_its_members_at_every_temperature(tmp_path):
     # Same-named members (as architectures.build makes them) must be accepted.
-    members = [keras_kd.architectures.build("mlp-small", (64,), 10, seed=s) for s in range(3)]
+    members = [keras_kd.recipes.architectures.build("mlp-small", (64,), 10, seed=s) for s in range(3)]
     teacher = keras_kd.ensemble(members)
     x = np.random.default_rng(0).uniform(size=(16, 64)).astype("float32")
     logits = np.stack([m.predict(x, verbose=0) for m in members]).astype("float64")
@@ -128,8 +128,8 @@ def test_ensemble_is_the_geometric_mean_of_its_members_at_every_temperature(tmp_
 def test_ensemble_refuses_no_members_or_mismatched_ones():
     with pytest.raises(ValueError, match="at least one model"):
         keras_kd.ensemble([])
-    members = [keras_kd.architectures.build("mlp-tiny", (64,), 10),
-               keras_kd.architectures.build("mlp-tiny", (64,), 3)]
+    members = [keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10),
+               keras_kd.recipes.architectures.build("mlp-tiny", (64,), 3)]
     with pytest.raises(ValueError, match="same input and output the same logits"):
         keras_kd.ensemble(members)
 
@@ -139,10 +139,10 @@ def test_train_teachers_trains_each_member_from_its_own_seed(digits):
     built = {}
 
     def build(seed):
-        built[seed] = keras_kd.architectures.build("mlp-tiny", (64,), 10, seed=seed)
+        built[seed] = keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10, seed=seed)
         return built[seed]
 
-    initial = {s: keras_kd.architectures.build("mlp-tiny", (64,), 10, seed=s).get_weights()
+    initial = {s: keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10, seed=s).get_weights()
                for s in (5, 6)}
     teacher = recipes.train_teachers(build, digits.x_train[:256], digits.y_train[:256], recipe,
                                      10, seed=5)
@@ -153,7 +153,7 @@ def test_train_teachers_trains_each_member_from_its_own_seed(digits):
         assert not np.allclose(member.get_weights()[0], initial[seed][0])
     # Member k is exactly the teacher the recipe trains alone from seed 5 + k:
     # its own initial weights and its own shifted views.
-    alone = keras_kd.architectures.build("mlp-tiny", (64,), 10, seed=6)
+    alone = keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10, seed=6)
     recipes.train_teacher(alone, digits.x_train[:256], digits.y_train[:256], recipe, 10, seed=6)
     for a, b in zip(alone.get_weights(), built[6].get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
@@ -167,7 +167,7 @@ def test_train_teachers_trains_each_member_from_its_own_seed(digits):
 
 
 def test_shifts_and_cnns_refuse_examples_that_are_not_images():
-    import keras_kd.architectures as architectures
+    import keras_kd.recipes.architectures as architectures
 
     assert architectures.image_shape((64,)) == (8, 8, 1)
     assert architectures.image_shape((28, 28)) == (28, 28, 1)

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import keras_kd
-from keras_kd import augmentation
-from keras_kd.teacher_cache import reconstruct_top_k
+from keras_kd.caching import pipelines as inspection
+from keras_kd.caching.teacher_cache import reconstruct_top_k
 from helpers import tiny_data, tiny_models
 from test_distiller import CountingTeacher
 
@@ -116,9 +116,9 @@ def test_pipeline_randomness_detection():
         "cached_map": base.map(lambda a, b: (a * 2.0, b)).cache(),
     }
     for name, dataset in random.items():
-        assert augmentation.pipeline_randomness(dataset), name
+        assert inspection.pipeline_randomness(dataset), name
     for name, dataset in deterministic.items():
-        assert augmentation.pipeline_randomness(dataset) == [], name
+        assert inspection.pipeline_randomness(dataset) == [], name
 
 
 def test_random_layers_in_the_student_are_flagged():
@@ -143,9 +143,9 @@ def test_a_changed_teacher_gets_a_new_entry(tmp_path):
     x, y = tiny_data(n=32)
     dataset = batches(x, y)
     cache = keras_kd.TeacherCache(teacher, tmp_path)
-    first = [b[1][keras_kd.targets.TEACHER_LOGITS].numpy() for b in cache.attach(dataset)]
+    first = [b[1][keras_kd.caching.targets.TEACHER_LOGITS].numpy() for b in cache.attach(dataset)]
     teacher.set_weights([w + 0.5 for w in teacher.get_weights()])
-    second = [b[1][keras_kd.targets.TEACHER_LOGITS].numpy() for b in cache.attach(dataset)]
+    second = [b[1][keras_kd.caching.targets.TEACHER_LOGITS].numpy() for b in cache.attach(dataset)]
     assert len(entry_dirs(tmp_path)) == 2
     np.testing.assert_allclose(np.concatenate(second), teacher.predict(x, verbose=0), atol=1e-5)
     assert not np.allclose(np.concatenate(first), np.concatenate(second))
@@ -172,7 +172,7 @@ def test_corrupt_or_truncated_entries_are_rebuilt(tmp_path, damage):
         (tmp_path / entry / "meta.json").write_text("{not json")
     with pytest.warns(UserWarning, match="corrupt or truncated.*rebuilding"):
         attached = cache.attach(batches(x, y))
-    got = np.concatenate([b[1][keras_kd.targets.TEACHER_LOGITS].numpy() for b in attached])
+    got = np.concatenate([b[1][keras_kd.caching.targets.TEACHER_LOGITS].numpy() for b in attached])
     np.testing.assert_allclose(got, teacher.predict(x, verbose=0), atol=1e-5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -210,7 +210,7 @@ def test_float16_and_top_k_storage(tmp_path):
     sizes = {}
     for dtype, top_k in (("float32", None), ("float16", None), ("float16", 5)):
         cache = keras_kd.TeacherCache(teacher, tmp_path / f"{dtype}{top_k}", dtype=dtype, top_k=top_k)
-        got = np.stack([t[keras_kd.targets.TEACHER_LOGITS].numpy() for _, t in cache.attach(dataset)])
+        got = np.stack([t[keras_kd.caching.targets.TEACHER_LOGITS].numpy() for _, t in cache.attach(dataset)])
         (entry,) = entry_dirs(tmp_path / f"{dtype}{top_k}")
         sizes[(dtype, top_k)] = os.path.getsize(tmp_path / f"{dtype}{top_k}" / entry / "logits.bin")
         probs_want = tf.nn.softmax(want).numpy()
@@ -255,7 +255,7 @@ def test_unbatched_cache_can_be_shuffled_and_batched_afterwards(tmp_path):
     assert history.history["loss"][-1] < history.history["loss"][0]
     for features, target in attached.take(5):
         np.testing.assert_allclose(
-            target[keras_kd.targets.TEACHER_LOGITS].numpy(),
+            target[keras_kd.caching.targets.TEACHER_LOGITS].numpy(),
             teacher(features[None], training=False).numpy()[0],
             atol=1e-5,
         )
@@ -337,25 +337,25 @@ def test_the_fast_walk_reads_pipelines_as_tf_serializes_them(tmp_path):
     x, y = tiny_data(n=8)
     walked = []
     for name, dataset in pipelines(x, y, tmp_path).items():
-        from_tf = augmentation._randomness(augmentation._serialized_graph(dataset), dataset)
-        graph = augmentation._walk(dataset)
+        from_tf = inspection._randomness(inspection._serialized_graph(dataset), dataset)
+        graph = inspection._walk(dataset)
         if graph is not None:
             walked.append(name)
-            assert bool(augmentation._randomness(graph, dataset)) == bool(from_tf), name
-        assert bool(augmentation.pipeline_randomness(dataset)) == bool(from_tf), name
+            assert bool(inspection._randomness(graph, dataset)) == bool(from_tf), name
+        assert bool(inspection.pipeline_randomness(dataset)) == bool(from_tf), name
     # The common pipelines take the fast path (no copy of embedded arrays).
     for name in ("slices", "batch", "map", "captured", "parallel_map", "reshuffle", "tfrecord",
                  "interleave", "cache", "normal", "keras_layer", "unordered_map"):
         assert name in walked, name
-    assert augmentation.pipeline_randomness(pipelines(x, y, tmp_path)["unordered_map"])
+    assert inspection.pipeline_randomness(pipelines(x, y, tmp_path)["unordered_map"])
     options = tf.data.Options()
     options.deterministic = False
-    assert augmentation.pipeline_randomness(batches(x, y).with_options(options))
+    assert inspection.pipeline_randomness(batches(x, y).with_options(options))
 
 
 def test_every_stage_parameter_is_in_the_fingerprint(tmp_path):
     x, y = tiny_data(n=8)
-    fingerprint = augmentation.pipeline_fingerprint
+    fingerprint = inspection.pipeline_fingerprint
     base = lambda a=x: tf.data.Dataset.from_tensor_slices((a, y))  # noqa: E731
     same = pipelines(x, y, tmp_path)
     for _ in range(150):  # move TF's per-process function numbers past another digit
@@ -389,7 +389,7 @@ def test_every_stage_parameter_is_in_the_fingerprint(tmp_path):
         (tf.data.Dataset.range(3), tf.data.Dataset.range(4)),
     ]
     for index, (first, second) in enumerate(changed):
-        assert augmentation._walk(first) is not None, index
+        assert inspection._walk(first) is not None, index
         assert fingerprint(first) != fingerprint(second), index
 
 
@@ -404,6 +404,6 @@ def test_batches_of_different_shapes_are_cached_exactly(tmp_path):
     widths = set()
     for x, target in attached:
         widths.add(int(x.shape[1]))
-        np.testing.assert_allclose(target[keras_kd.targets.TEACHER_LOGITS].numpy(),
+        np.testing.assert_allclose(target[keras_kd.caching.targets.TEACHER_LOGITS].numpy(),
                                    teacher(x, training=False).numpy(), atol=1e-6)
     assert len(widths) > 1

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_kd import architectures, tuning
+from keras_kd.recipes import architectures
+from keras_kd import tuning
 from test_distiller import CountingTeacher
 
 
@@ -144,7 +145,7 @@ def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_pat
     import subprocess
     import sys
 
-    from keras_kd import launch
+    from keras_kd.distribute import launch
 
     teacher_path = tmp_path / "teacher.keras"
     digits_teacher.save(teacher_path)

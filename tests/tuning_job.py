@@ -13,7 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from keras_kd import architectures, data, tuning  # noqa: E402
+from keras_kd.recipes import architectures
+from keras_kd.recipes import data
+from keras_kd import tuning  # noqa: E402
 
 
 def main():

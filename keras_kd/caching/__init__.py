@@ -1,0 +1,1 @@
+"""[TensorFlow] Teacher outputs stored once and reused: `tf.data` pipeline inspection, disk caches, recorded augmented epochs."""

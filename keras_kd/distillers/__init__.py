@@ -1,0 +1,1 @@
+"""Distillers: `Distiller`, `MutualDistiller`, `self_distill`, over one shared training step."""

@@ -1,0 +1,342 @@
+"""`Distiller`: a `keras.Model` that trains a student on frozen teachers' soft labels."""
+
+import keras
+from keras import ops
+
+from keras_kd import defaults, internals
+from keras_kd.caching import targets
+from keras_kd.callbacks.warmup import DistillationWarmup, warmup_factor
+from keras_kd.distillers import checks, fit_inputs
+from keras_kd.distillers import hints as hints_lib
+from keras_kd.distillers.soft_term import SoftTerm
+from keras_kd.distillers.teacher_view import TeacherView
+from keras_kd.distillers.trainer import DistillationTrainer
+from keras_kd.distribute.replicas import (
+    batch_size, mean_over_batch, regularization_loss, unscale_for_replicas,
+)
+from keras_kd.losses import hint_loss
+from keras_kd.losses.registry import label_loss, soft_loss
+from keras_kd.models.export import export_saved_model
+from keras_kd.models.tools import inference_function, run_batches
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class Distiller(DistillationTrainer):
+    """Trains `student` from one or more frozen teachers' softened predictions.
+
+    The training loss is
+    `alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - alpha) * CE(y, s)`
+    plus the student's own regularization losses and any feature hints. The
+    teachers run in inference mode outside the gradient tape and never
+    change; gradients reach only the student (and hint projections).
+    `predict()` and `call()` are the student's.
+
+    `fit()` computes the teachers' outputs once and reuses them every epoch:
+    in memory for arrays, on disk (`TeacherCache`) for a `tf.data` pipeline
+    that yields the same data every epoch. Pipelines with random
+    augmentation run the teachers inside the same compiled step as the
+    student, so both see the same view.
+
+    Variants, all through the same step:
+
+    - Several teachers (`teacher=[t1, t2]`): their tempered distributions are
+      mixed with `teacher_weights` into one target ("average"), or each gets
+      its own KL term ("sum"); `teacher_weights="entropy"` weights each
+      example by the teachers' confidence. History has `teacher_<k>_loss`.
+    - Decoupled KD (`distillation_loss="dkd"`, Zhao et al. 2022): target and
+      non-target terms weighted by `dkd_alpha` and `dkd_beta`; needs labels.
+    - Feature hints (FitNets, `hints=[FeatureHint(...)]`).
+    - `warmup_epochs` ramps the distillation term linearly from
+      `1 / warmup_epochs` to 1 (DKD's warm-up).
+
+    Args:
+        student: `keras.Model` that outputs logits.
+        teacher: `keras.Model` that outputs logits over the same classes, a
+            path to a `.keras` file or SavedModel folder holding one, or a
+            list of them.
+        temperature: Float, greater than 0, softening both distributions.
+            Defaults to 4.0.
+        alpha: Float in [0, 1], the weight of the distillation term; the
+            label term gets `1 - alpha`. Defaults to 0.9.
+        distillation_loss: String, a `keras_kd.losses.SOFT_LOSSES` name:
+            "kl" or "dkd". Defaults to "kl".
+        dkd_alpha: Float, DKD's target-class weight. Defaults to 1.0.
+        dkd_beta: Float, DKD's non-target weight. Defaults to 8.0.
+        warmup_epochs: Integer >= 0. Defaults to 0 (no warm-up).
+        teacher_weights: None (equal), a list of non-negative floats, one per
+            teacher, or "entropy" (per-example confidence). Defaults to None.
+        teacher_combination: String, "average" or "sum". Defaults to "average".
+        hints: List of `keras_kd.FeatureHint` (or `(student_layer,
+            teacher_layer)` name pairs). Defaults to None.
+        **kwargs: Passed to `keras.Model` (`name`, ...).
+
+    Example:
+
+    ```python
+    distiller = keras_kd.Distiller(student, teacher, temperature=4.0, alpha=0.9)
+    distiller.compile(optimizer="adam", metrics=["accuracy"])
+    distiller.fit(x_train, y_train, epochs=10, validation_data=(x_val, y_val))
+    distiller.export_student("saved_models/my_student")
+    ```
+    """
+
+    def __init__(self, student, teacher, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA,
+                 distillation_loss="kl", dkd_alpha=1.0, dkd_beta=8.0, warmup_epochs=0,
+                 teacher_weights=None, teacher_combination="average", hints=None, **kwargs):
+        super().__init__(**kwargs)
+        student, teachers = checks.check_distiller_models(student, teacher)
+        for model in teachers:
+            model.trainable = False
+        self.student = student
+        self.teachers = teachers
+        self.teacher = teachers[0]
+        self.distillation_loss = distillation_loss
+        self.dkd_alpha = float(dkd_alpha)
+        self.dkd_beta = float(dkd_beta)
+        self.warmup_epochs = checks.check_warmup_epochs(warmup_epochs)
+        self.soft_loss = soft_loss(distillation_loss)
+        options = {k: getattr(self, v) for k, v in self.soft_loss.options.items()}
+        self.soft_term = SoftTerm(self.soft_loss, options, len(teachers), teacher_weights,
+                                  teacher_combination)
+        self.teacher_combination = teacher_combination
+        self.teacher_weights = self.soft_term.weights
+        self.hints = hints_lib.as_hints(hints)
+        self.init_softening(temperature, alpha)
+        self._warmup = keras.Variable(
+            warmup_factor(0, self.warmup_epochs), dtype="float32", trainable=False,
+            name="warmup_factor",
+        )
+        # A plain object, so Keras does not track the view's models (they
+        # share the real models' layers); the projections are tracked here.
+        self._view = TeacherView(teachers, student, self.hints)
+        self.hint_projections = self.view.projections
+        self._teacher_fn = None
+        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
+        self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
+        self.teacher_loss_trackers = self.soft_term.trackers
+        self.hint_loss_tracker = keras.metrics.Mean(name="hint_loss") if self.hints else None
+        if student.built and all(t.built for t in teachers):
+            self.built = True
+
+    @property
+    def view(self):
+        """The `keras_kd.distillers.teacher_view.TeacherView`: what the step reads of the teachers."""
+        return self._view
+
+    @property
+    def teacher_view(self):
+        """The `keras.Model` whose outputs the step reads and `TeacherCache` stores.
+
+        The teacher itself for one teacher without hints; otherwise a model
+        that concatenates every teacher's logits and hinted features, flattened.
+        """
+        return self._view.model
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Configures training; `loss` is the label loss on the student's logits.
+
+        Args:
+            optimizer: Optimizer for the student. Defaults to "adam".
+            loss: Label (hard) loss. Defaults to
+                `SparseCategoricalCrossentropy(from_logits=True)`. Names of
+                cross-entropies are read with `from_logits=True`.
+            metrics: Metrics of the student's predictions against the labels.
+            **kwargs: Passed to `keras.Model.compile`.
+        """
+        super().compile(optimizer=optimizer, loss=label_loss(loss), metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips custom compile() methods when loading; this one only
+        # wraps the label loss, so replaying it is safe.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trained_variables())
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def teacher_logits(self, x, batch_size=None):
+        """Runs the teachers in inference mode over in-memory `x`.
+
+        Args:
+            x: Arrays (or a nested structure of arrays) the teacher accepts.
+            batch_size: Integer, defaults to 256.
+
+        Returns:
+            NumPy array, one row per example: the teacher's logits, or with
+            several teachers or hints the `teacher_view`'s flattened outputs.
+        """
+        if self._teacher_fn is None:
+            self._teacher_fn = inference_function(self.teacher_view)
+        return run_batches(self._teacher_fn, x, batch_size)
+
+    def trained_variables(self):
+        variables = list(self.student.trainable_variables)
+        for projection in self.hint_projections:
+            if projection is not None:
+                variables += projection.trainable_variables
+        return variables
+
+    def prepare_targets(self, x, y):
+        """Packs the teachers' outputs into the target unless already there."""
+        if targets.is_packed(y):
+            return y
+        return targets.pack(y, ops.stop_gradient(self.teacher_view(x, training=False)))
+
+    def forward(self, x, training):
+        if self._view.student_features is None:
+            return self(x, training=training), None
+        outputs = self._view.student_features(x, training=training)
+        return outputs[0], outputs[1:]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """`step_loss` under Keras's `compute_loss` contract; the teachers run if `y` lacks them."""
+        extras = self.forward(x, training=False)[1] if self.hints else None
+        return self.step_loss(x, y, y_pred, extras, sample_weight)
+
+    def step_loss(self, x, y, y_pred, extras, sample_weight):
+        """The weighted sum of the soft, label and hint terms, scaled per replica."""
+        labels, flat = targets.unpack(y)
+        if flat is None:
+            flat = ops.stop_gradient(self.teacher_view(x, training=False))
+        parts = self._view.split(flat)
+        alpha = ops.convert_to_tensor(self._alpha)
+        local_batch = batch_size(x)
+        per_example = self.soft_term(parts[: len(self.teachers)], y_pred, labels, self._temperature)
+        soft = mean_over_batch(per_example, sample_weight)
+        self.distillation_loss_tracker.update_state(
+            unscale_for_replicas(soft), sample_weight=local_batch
+        )
+        total = alpha * ops.convert_to_tensor(self._warmup) * soft
+        if labels is not None:
+            hard = self.compiled_label_loss(labels, y_pred, sample_weight)
+            self.student_loss_tracker.update_state(
+                unscale_for_replicas(hard), sample_weight=local_batch
+            )
+            total = total + (1.0 - alpha) * hard
+        if self.hints:
+            hint_total = self._hint_term(parts, extras, sample_weight)
+            self.hint_loss_tracker.update_state(
+                unscale_for_replicas(hint_total), sample_weight=local_batch
+            )
+            total = total + hint_total
+        return total + regularization_loss(self.student)
+
+    def _hint_term(self, parts, student_features, sample_weight):
+        total = 0.0
+        for hint, slot, projection, features in zip(
+            self.hints, self._view.hint_slots, self.hint_projections, student_features
+        ):
+            if projection is not None:
+                features = projection(features)
+            per_example = hint_loss(ops.stop_gradient(parts[slot]), features, hint.loss)
+            total = total + hint.weight * mean_over_batch(per_example, sample_weight)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        labels, _ = targets.unpack(y)
+        if labels is None:
+            # Soft labels only: the label metrics have nothing to compare with.
+            return {m.name: m.result() for m in [self.loss_tracker, self.distillation_loss_tracker]
+                    + self.teacher_loss_trackers}
+        return super().compute_metrics(x, labels, y_pred, sample_weight)
+
+    def get_metrics_result(self):
+        # Compiled metrics stay unbuilt when every batch lacked labels.
+        compiled = internals.compiled_metrics(self)
+        if compiled is None or compiled.built:
+            return super().get_metrics_result()
+        return {m.name: m.result() for m in self.metrics if m is not compiled}
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1, cache_teacher=True,
+            augmented_epochs=None):
+        """Trains the student; arguments as in `keras.Model.fit`, plus two.
+
+        The inputs are checked before any training: labels present unless
+        `alpha == 1` (always for DKD), labels within the class range, and
+        teacher and student outputs of the same shape and not probabilities.
+
+        Args:
+            cache_teacher: Boolean, a folder, or a `keras_kd.TeacherCache`.
+                When true (the default), the teachers' outputs are computed
+                once and reused by every epoch: in memory for arrays, on disk
+                for a `tf.data` pipeline that yields the same data every epoch
+                (in a temporary folder, or the folder or cache given). A
+                pipeline with random augmentation or reshuffling runs the
+                teachers on each batch instead, with a warning. False always
+                runs them per batch.
+            augmented_epochs: Integer or None. With a `tf.data` pipeline that
+                augments at random, record this many of its epochs with the
+                teachers' outputs (`keras_kd.record_augmented_epochs`, in the
+                `cache_teacher` folder or a temporary one) and replay them in
+                turn: teacher and student still see the same views, and the
+                teachers run `augmented_epochs` times instead of every epoch.
+
+        Returns:
+            A `keras.callbacks.History`.
+        """
+        fit_inputs.check_fit_data(self, x, y)
+        if validation_data is not None:
+            fit_inputs.check_fit_data(self, *fit_inputs.split_validation(validation_data)[:2])
+        fit_inputs.warn_about_random_layers(self.student)
+        callbacks = list(callbacks or [])
+        if self.warmup_epochs:
+            callbacks.append(DistillationWarmup(self._warmup, self.warmup_epochs))
+        with fit_inputs.fit_inputs(
+            self._view, x, y, validation_data, epochs=epochs - initial_epoch,
+            batch_size=batch_size, validation_batch_size=validation_batch_size,
+            steps_per_epoch=steps_per_epoch, class_weight=class_weight,
+            cache_teacher=cache_teacher, augmented_epochs=augmented_epochs,
+        ) as (x, y, validation_data, steps_per_epoch):
+            return super().fit(
+                x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                callbacks=callbacks, validation_split=validation_split,
+                validation_data=validation_data, shuffle=shuffle, class_weight=class_weight,
+                sample_weight=sample_weight, initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                validation_batch_size=validation_batch_size, validation_freq=validation_freq,
+            )
+
+    def export_student(self, path):
+        """Writes the student alone as a TF SavedModel, replacing `path` atomically.
+
+        Hint projections are not part of it.
+
+        Args:
+            path: String or path-like, the folder to write.
+
+        Returns:
+            String, the absolute path written.
+        """
+        return export_saved_model(self.student, path)
+
+    def get_config(self):
+        config = super().get_config()
+        teachers = [keras.saving.serialize_keras_object(t) for t in self.teachers]
+        config.update({
+            "student": keras.saving.serialize_keras_object(self.student),
+            "teacher": teachers[0] if len(teachers) == 1 else teachers,
+            "temperature": self.temperature,
+            "alpha": self.alpha,
+            "distillation_loss": self.distillation_loss,
+            "dkd_alpha": self.dkd_alpha,
+            "dkd_beta": self.dkd_beta,
+            "warmup_epochs": self.warmup_epochs,
+            "teacher_weights": self.teacher_weights if len(teachers) > 1 else None,
+            "teacher_combination": self.teacher_combination,
+            "hints": [h.get_config() for h in self.hints],
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["student"] = keras.saving.deserialize_keras_object(config["student"])
+        teacher = config["teacher"]
+        config["teacher"] = (
+            [keras.saving.deserialize_keras_object(t) for t in teacher]
+            if isinstance(teacher, list) else keras.saving.deserialize_keras_object(teacher)
+        )
+        return cls(**config)

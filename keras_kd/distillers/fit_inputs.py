@@ -1,0 +1,205 @@
+"""What `Distiller.fit` does to its inputs before Keras sees them: probe, record, cache, attach.
+
+Each input is looked at once: in memory (arrays), a `tf.data` pipeline
+(inspected into one `PipelineInfo`), or something that cannot be peeked at
+(generators, `PyDataset`). The teacher outputs are then attached to the
+targets (`keras_kd.caching.targets.pack`) so the step need not run the teachers.
+"""
+
+import contextlib
+import os
+import tempfile
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_kd.caching import pipelines, targets
+from keras_kd.caching.augmented_epochs import record_augmented_epochs
+from keras_kd.caching.teacher_cache import TeacherCache
+from keras_kd.distillers import checks
+from keras_kd.models.tools import inference_function, run_batches
+
+# Examples run through both models before training to check their outputs.
+PROBE_SIZE = 64
+
+
+def check_fit_data(distiller, x, y):
+    """Runs the models on a few examples of `(x, y)` and checks outputs and labels.
+
+    Raises:
+        ValueError: labels missing where the loss needs them, teacher outputs
+            of the wrong width, probabilities instead of logits, or labels
+            outside the class range.
+    """
+    if x is None:
+        return
+    if isinstance(x, tf.data.Dataset):
+        for batch in x.take(1):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        probe = x
+    elif in_memory(x):
+        probe = keras.tree.map_structure(lambda a: a[:PROBE_SIZE], x)
+    else:  # Generators and PyDatasets cannot be peeked at safely.
+        return
+    labels, cached = targets.unpack(y)
+    checks.check_labels_needed(labels, distiller.soft_loss, distiller.alpha)
+    view = distiller.view
+    if cached is not None:  # Precomputed outputs: the teachers need not run.
+        teacher_out = np.asarray(cached)[:PROBE_SIZE]
+    else:
+        teacher_out = keras.ops.convert_to_numpy(view.model(probe, training=False))
+    student_out = keras.ops.convert_to_numpy(distiller.student(probe, training=False))
+    if view.hint_slots and teacher_out.shape[-1] != view.columns:
+        raise ValueError(
+            f"The precomputed teacher outputs have {teacher_out.shape[-1]} "
+            f"columns, but this distiller's teacher_view gives {view.columns}. "
+            "Recompute them with `distiller.teacher_logits(x)`."
+        )
+    for logits in view.split(teacher_out)[: len(view.teachers)]:
+        checks.check_outputs(np.asarray(logits), student_out)
+    checks.check_labels(labels, student_out.shape[-1])
+
+
+@contextlib.contextmanager
+def fit_inputs(view, x, y, validation_data, *, epochs, batch_size,
+               validation_batch_size, steps_per_epoch, class_weight, cache_teacher,
+               augmented_epochs):
+    """Yields `(x, y, validation_data, steps_per_epoch)` with the teachers' outputs attached.
+
+    Temporary folders (caches, recorded epochs) live until the block ends.
+
+    Args:
+        view: The distiller's `TeacherView`.
+        x, y, validation_data, batch_size, validation_batch_size,
+            steps_per_epoch, class_weight: As given to `fit`.
+        epochs: Integer, the epochs this `fit` runs.
+        cache_teacher, augmented_epochs: As `Distiller.fit` documents them.
+    """
+    teacher_view = view.model
+    with contextlib.ExitStack() as stack:
+        inspect = isinstance(x, tf.data.Dataset) and not is_packed_dataset(x) and (
+            augmented_epochs
+            or (cache_teacher and x.cardinality() != tf.data.INFINITE_CARDINALITY)
+        )
+        info = pipelines.inspect(x) if inspect else None
+        if augmented_epochs and info is not None and info.random:
+            folder = _folder_of(cache_teacher) or stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="keras_kd_views_")
+            )
+            x, steps = record_augmented_epochs(teacher_view, x, augmented_epochs, folder, info)
+            steps_per_epoch = steps_per_epoch or steps
+            info = None  # the recorded pipeline carries the teachers' outputs
+        if cache_teacher and class_weight is None:
+            cache = cache_for(view, cache_teacher, epochs, stack)
+            x, y = attach_teacher_outputs(teacher_view, x, y, batch_size, cache, info)
+            if validation_data is not None:
+                vx, vy, vsw = split_validation(validation_data)
+                vx, vy = attach_teacher_outputs(
+                    teacher_view, vx, vy, validation_batch_size or batch_size, cache
+                )
+                validation_data = vx if vy is None else (
+                    (vx, vy) if vsw is None else (vx, vy, vsw)
+                )
+        yield x, y, validation_data, steps_per_epoch
+
+
+def cache_for(view, cache_teacher, epochs, stack):
+    """The `TeacherCache` that datasets use, or None to run the teachers per batch."""
+    teacher_view = view.model
+    if isinstance(cache_teacher, TeacherCache):
+        if cache_teacher.teacher is not teacher_view:
+            raise ValueError(
+                "`cache_teacher` is a TeacherCache of another model. Build it "
+                "from `distiller.teacher_view`."
+            )
+        if cache_teacher.top_k is not None and teacher_view is not view.teachers[0]:
+            raise ValueError(
+                "A top-k TeacherCache stores one teacher's logits only; with "
+                "several teachers or feature hints use top_k=None."
+            )
+        return cache_teacher
+    if isinstance(cache_teacher, (str, os.PathLike)):
+        return TeacherCache(teacher_view, cache_teacher)
+    if epochs > 1:  # One epoch runs the teacher once either way.
+        return TeacherCache(
+            teacher_view, stack.enter_context(tempfile.TemporaryDirectory(prefix="keras_kd_"))
+        )
+    return None
+
+
+def attach_teacher_outputs(teacher_view, x, y, batch_size, cache, info=None):
+    """Precomputes the teachers' outputs for arrays or a deterministic dataset.
+
+    Args:
+        teacher_view: The `keras.Model` to run.
+        x, y: Inputs and targets as given to `fit`.
+        batch_size: Integer or None, for arrays.
+        cache: A `TeacherCache` for datasets, or None to leave them alone.
+        info: The `PipelineInfo` of `x` when already inspected.
+
+    Returns:
+        `(x, y)`: arrays with `y` packed with the outputs, a dataset whose
+        targets carry them, or the inputs unchanged where the teachers must
+        run per batch (random pipelines, with a warning; infinite ones).
+    """
+    if in_memory(x):
+        if targets.is_packed(y):
+            return x, y
+        outputs = run_batches(inference_function(teacher_view), x, batch_size)
+        return x, targets.pack(y, outputs)
+    if not isinstance(x, tf.data.Dataset) or cache is None or is_packed_dataset(x):
+        return x, y
+    if x.cardinality() == tf.data.INFINITE_CARDINALITY:
+        return x, y
+    info = info or pipelines.inspect(x)
+    if info.random:
+        warnings.warn(
+            "The input pipeline yields different data every epoch "
+            f"({', '.join(info.reasons)}), so the teacher runs on every "
+            "batch to see the same view as the student. Pass "
+            "cache_teacher=False to silence this.",
+            stacklevel=5,
+        )
+        return x, y
+    return cache.attach(x, info=info), y
+
+
+def in_memory(x):
+    """Whether `x` is a (nested) structure of NumPy arrays or eager tensors."""
+    leaves = keras.tree.flatten(x)
+    return bool(leaves) and all(isinstance(leaf, (np.ndarray, tf.Tensor)) for leaf in leaves)
+
+
+def is_packed_dataset(dataset):
+    """Whether a dataset's targets already carry teacher outputs."""
+    spec = dataset.element_spec
+    return isinstance(spec, tuple) and len(spec) > 1 and targets.is_packed(spec[1])
+
+
+def split_validation(validation_data):
+    """`(x, y, sample_weight)` from the forms `fit` takes as validation data."""
+    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+        return keras.utils.unpack_x_y_sample_weight(validation_data)
+    return validation_data, None, None
+
+
+def warn_about_random_layers(student):
+    """Warns when the student has random layers the teacher never sees."""
+    names = pipelines.random_layers(student)
+    if names:
+        warnings.warn(
+            f"The student has random layers ({', '.join(names)}) that change "
+            "its inputs in training, but the teacher sees them unchanged. Move "
+            "augmentation into the input pipeline so both see the same view.",
+            stacklevel=3,
+        )
+
+
+def _folder_of(cache_teacher):
+    if isinstance(cache_teacher, TeacherCache):
+        return cache_teacher.directory
+    if isinstance(cache_teacher, (str, os.PathLike)):
+        return os.fspath(cache_teacher)
+    return None

@@ -1,0 +1,1 @@
+"""[TensorFlow] Replica loss scaling, strategies and multi-worker launching."""

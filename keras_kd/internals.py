@@ -1,0 +1,88 @@
+"""Every private Keras and TensorFlow API keras_kd uses, in one place.
+
+Written against Keras 3.15.1 and TensorFlow 2.21. A Keras or TensorFlow
+upgrade that moves one of these touches this file only; each entry says what
+it reads and why no public API does.
+"""
+
+import keras
+import tensorflow as tf
+from tensorflow.core.framework import graph_pb2
+from tensorflow.python.data.ops import structured_function
+
+KERAS_VERSION = "3.15.1"
+TENSORFLOW_VERSION = "2.21"
+
+
+def compiled_loss(model, y, y_pred, sample_weight):
+    """The loss given to `model.compile`, with Keras's reduction (`Model._compile_loss`).
+
+    Keras exposes the compiled loss only through `compute_loss`, which also
+    adds the model's regularization losses; distillers add those once
+    themselves.
+    """
+    return model._compile_loss(y, y_pred, sample_weight)
+
+
+def loss_tracker(model):
+    """The `keras.metrics.Mean` behind the `loss` entry of the history (`Model._loss_tracker`)."""
+    return model._loss_tracker
+
+
+def compiled_metrics(model):
+    """The `CompileMetrics` of `model.compile(metrics=...)`, or None (`Model._compile_metrics`)."""
+    return model._compile_metrics
+
+
+def flatten_layers(model):
+    """Every layer nested in `model`, itself excluded (`Layer._flatten_layers`)."""
+    return model._flatten_layers(include_self=False)
+
+
+class OneReplicaBuild:
+    """A `keras.Model` mixin that builds from one replica's batch (`Trainer._maybe_symbolic_build`).
+
+    Keras MEAN-reduces a whole distributed batch only to read its shapes;
+    under MultiWorkerMirroredStrategy that eager collective fails
+    (keras-team/keras#20585). One replica's batch has the same structure.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None:
+            local = self.distribute_strategy.experimental_local_results
+            for _, _, batches in iterator:
+                data_batch = keras.tree.map_structure(
+                    lambda v: local(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
+                    next(batches),
+                )
+                break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
+
+
+def in_multi_worker_mode(strategy):
+    """Whether a strategy spans several worker processes (`extended._in_multi_worker_mode`)."""
+    extended = getattr(strategy, "extended", None)
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    return bool(in_multi_worker and in_multi_worker())
+
+
+def dataset_graph(dataset):
+    """A `tf.data` pipeline's GraphDef as TF serializes it (`Dataset._as_serialized_graph`)."""
+    graph = graph_pb2.GraphDef()
+    graph.ParseFromString(dataset._as_serialized_graph(strip_device_assignment=True).numpy())
+    return graph
+
+
+def is_dataset_function(value):
+    """Whether `value` is a function a `tf.data` stage maps (`StructuredFunctionWrapper`)."""
+    return isinstance(value, structured_function.StructuredFunctionWrapper)
+
+
+def options_bytes(options):
+    """A `tf.data.Options`' serialized proto (`Options._to_proto`)."""
+    return options._to_proto().SerializeToString(deterministic=True)
+
+
+def tensor_buffer(tensor):
+    """An eager tensor's own NumPy buffer, not a copy (`EagerTensor._numpy`)."""
+    return tensor._numpy()

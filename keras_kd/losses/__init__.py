@@ -1,0 +1,12 @@
+"""Distillation losses: pure functions of tensors, thin `keras.losses.Loss` wrappers, one registry.
+
+Every function is pure `keras.ops`, per example, and runs on any Keras
+backend. `keras_kd.losses.SOFT_LOSSES` names the soft-label terms a
+`Distiller` can use (`distillation_loss="kl"`, `"dkd"`).
+"""
+
+from keras_kd.losses.dkd import decoupled_distillation_loss
+from keras_kd.losses.ensembles import combine_teachers, entropy_weights
+from keras_kd.losses.features import hint_loss
+from keras_kd.losses.kl import DistillationLoss, check_temperature, distillation_loss
+from keras_kd.losses.registry import SOFT_LOSSES, SoftLoss, label_loss, soft_loss

@@ -1,0 +1,94 @@
+"""The soft-label terms a `Distiller` can use, by name: one table, read by every distiller."""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from keras_kd.losses.dkd import decoupled_distillation_loss
+from keras_kd.losses.kl import distillation_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftLoss:
+    """One soft-label term.
+
+    Attributes:
+        name: String, the `distillation_loss` argument that selects it.
+        function: Callable `(teacher_logits, student_logits, labels,
+            temperature, **options) -> per-example tensor`.
+        needs_labels: Boolean; the term reads the true classes.
+        options: Dict from the function's keyword options to the
+            `Distiller` arguments that set them.
+    """
+
+    name: str
+    function: object
+    needs_labels: bool = False
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+def _kl(teacher_logits, student_logits, labels, temperature):
+    del labels
+    return distillation_loss(teacher_logits, student_logits, temperature)
+
+
+def _dkd(teacher_logits, student_logits, labels, temperature, alpha, beta):
+    return decoupled_distillation_loss(
+        teacher_logits, student_logits, class_ids(labels), temperature, alpha=alpha, beta=beta
+    )
+
+
+SOFT_LOSSES = {
+    "kl": SoftLoss("kl", _kl),
+    "dkd": SoftLoss("dkd", _dkd, needs_labels=True,
+                    options={"alpha": "dkd_alpha", "beta": "dkd_beta"}),
+}
+
+
+def soft_loss(name):
+    """The `SoftLoss` registered as `name`; raises with the choices otherwise."""
+    if name not in SOFT_LOSSES:
+        raise ValueError(
+            f"`distillation_loss` must be one of {tuple(SOFT_LOSSES)}, got {name!r}."
+        )
+    return SOFT_LOSSES[name]
+
+
+def class_ids(labels):
+    """Integer class ids from sparse or one-hot labels."""
+    labels = ops.convert_to_tensor(labels)
+    if len(labels.shape) >= 2 and labels.shape[-1] not in (None, 1):
+        return ops.argmax(labels, axis=-1)
+    return ops.reshape(labels, (-1,))
+
+
+# Label losses given by name are read as taking logits: the student's outputs
+# are logits, so the probability forms would be wrong.
+_LOGIT_LOSSES = {
+    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+}
+
+
+def label_loss(loss):
+    """The label loss to compile, insisting that it takes logits.
+
+    Args:
+        loss: None (sparse cross-entropy from logits), a cross-entropy's
+            name, or a `keras.losses.Loss`.
+
+    Returns:
+        A `keras.losses.Loss` (or the callable given).
+    """
+    if loss is None:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if isinstance(loss, str) and loss in _LOGIT_LOSSES:
+        return _LOGIT_LOSSES[loss](from_logits=True)
+    if getattr(loss, "from_logits", None) is False:
+        raise ValueError(
+            f"The label loss {type(loss).__name__} was built with "
+            "from_logits=False, but the student outputs logits. Pass "
+            f"{type(loss).__name__}(from_logits=True)."
+        )
+    return loss

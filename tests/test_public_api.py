@@ -1,0 +1,90 @@
+"""The public API: every name imports, and the 0.1 module paths still work for one release."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import keras_kd
+
+# The names the README and the issue tracker promise (issue 16's list).
+PROMISED = [
+    "Distiller", "MutualDistiller", "self_distill", "TeacherCache", "FeatureHint",
+    "DistillationSchedule", "ensemble", "strip_softmax", "load_model", "losses", "tuning",
+    "recipes",
+]
+LOSSES = [
+    "distillation_loss", "DistillationLoss", "decoupled_distillation_loss", "combine_teachers",
+    "entropy_weights", "hint_loss", "SOFT_LOSSES", "label_loss",
+]
+TUNING = ["search", "DistillerHyperModel", "SearchResult", "rank_rows", "check_space"]
+RECIPES = ["Recipe", "RECIPES", "get", "train_teacher", "train_teachers", "train_student",
+           "shift", "mix", "training_data", "recorded_views"]
+# One name each old module held in 0.1, and where it lives now.
+OLD_PATHS = {
+    "distiller": ("Distiller", "keras_kd.distillers.distiller"),
+    "trainer": ("DistillationTrainer", "keras_kd.distillers.trainer"),
+    "mutual": ("MutualDistiller", "keras_kd.distillers.mutual"),
+    "self_distillation": ("self_distill", "keras_kd.distillers.self_distillation"),
+    "hints": ("FeatureHint", "keras_kd.distillers.hints"),
+    "checks": ("check_alpha", "keras_kd.distillers.checks"),
+    "targets": ("pack", "keras_kd.caching.targets"),
+    "teacher_cache": ("TeacherCache", "keras_kd.caching.teacher_cache"),
+    "augmented_cache": ("record_augmented_epochs", "keras_kd.caching.augmented_epochs"),
+    "augmentation": ("pipeline_randomness", "keras_kd.caching.pipelines"),
+    "replicas": ("mean_over_batch", "keras_kd.distribute.replicas"),
+    "strategies": ("make_strategy", "keras_kd.distribute.strategies"),
+    "launch": ("run_workers", "keras_kd.distribute.launch"),
+    "export": ("export_saved_model", "keras_kd.models.export"),
+    "tflite": ("convert", "keras_kd.models.tflite"),
+    "architectures": ("build", "keras_kd.recipes.architectures"),
+    "data": ("load_digits", "keras_kd.recipes.data"),
+    "cli": ("main", "keras_kd.app.cli"),
+    "report": ("markdown_table", "keras_kd.app.report"),
+    "progress": ("EpochProgress", "keras_kd.callbacks.epoch_progress"),
+    "workflow": ("distill", "keras_kd.app.distill"),
+}
+
+
+def test_every_public_name_imports():
+    assert set(PROMISED) <= set(keras_kd.__all__)
+    for name in keras_kd.__all__:
+        assert getattr(keras_kd, name) is not None, name
+    for package, names in (("losses", LOSSES), ("tuning", TUNING), ("recipes", RECIPES)):
+        module = getattr(keras_kd, package)
+        for name in names:
+            assert getattr(module, name) is not None, f"keras_kd.{package}.{name}"
+    assert keras_kd.Distiller.__module__ == "keras_kd.distillers.distiller"
+    assert keras_kd.losses.distillation_loss is keras_kd.distillation_loss
+
+
+def test_nothing_else_is_public():
+    # The surface is what __init__ lists: the packages inside are internal.
+    assert "distillers" not in keras_kd.__all__ and "app" not in keras_kd.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        keras_kd.nonexistent  # noqa: B018
+
+
+@pytest.mark.parametrize("old", sorted(OLD_PATHS))
+def test_old_module_paths_still_import_with_a_warning(old):
+    name, new = OLD_PATHS[old]
+    sys.modules.pop(f"keras_kd.{old}", None)
+    with pytest.warns(DeprecationWarning, match=f"keras_kd.{old} moved to {new}"):
+        module = importlib.import_module(f"keras_kd.{old}")
+    assert module is importlib.import_module(new)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
+
+
+def test_old_paths_as_attributes():
+    vars(keras_kd).pop("data", None)  # an earlier `import keras_kd.data` sets it
+    with pytest.warns(DeprecationWarning, match="keras_kd.data moved to keras_kd.recipes.data"):
+        assert keras_kd.data.load_digits is importlib.import_module("keras_kd.recipes.data").load_digits
+
+
+def test_importing_the_package_and_the_losses_registry_starts_no_tensorflow():
+    code = ("import sys, keras_kd, keras_kd.defaults, keras_kd.recipes\n"
+            "from keras_kd.app import cli\ncli.build_parser()\n"
+            "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
