@@ -4,12 +4,13 @@ import os
 
 import keras
 
-from keras_kd import recipes
+from keras_kd import defaults, recipes
 from keras_kd.app import report
 from keras_kd.distillers import checks
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.models.export import save_keras
 from keras_kd.models.loading import load_model
+from keras_kd.models.tools import compile_classifier
 from keras_kd.recipes import architectures
 
 
@@ -28,15 +29,6 @@ def progress_callbacks(settings):
     from keras_kd.callbacks.epoch_progress import EpochProgress
 
     return lambda description: [EpochProgress(description)]
-
-
-def compile_classifier(model, learning_rate, jit):
-    model.compile(
-        keras.optimizers.Adam(learning_rate),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=jit or "auto",
-    )
 
 
 def get_teacher(settings, data, verbose, strategy):
@@ -76,7 +68,8 @@ def get_teacher(settings, data, verbose, strategy):
         log(f"training teacher {settings.teacher_arch} for {epochs} epochs", settings)
         with strategy.scope():
             teacher = build(settings.seeds[0])
-            compile_classifier(teacher, 1e-3, settings.jit)
+            compile_classifier(teacher, keras.optimizers.Adam(defaults.LEARNING_RATE),
+                               jit_compile=settings.jit or "auto")
         teacher.fit(
             data.x_train, data.y_train, epochs=epochs, batch_size=settings.batch_size,
             verbose=verbose, callbacks=progress("teacher"),

@@ -30,23 +30,12 @@ class Distiller(DistillationTrainer):
     change; gradients reach only the student (and hint projections).
     `predict()` and `call()` are the student's.
 
-    `fit()` computes the teachers' outputs once and reuses them every epoch:
-    in memory for arrays, on disk (`TeacherCache`) for a `tf.data` pipeline
-    that yields the same data every epoch. Pipelines with random
-    augmentation run the teachers inside the same compiled step as the
-    student, so both see the same view.
-
-    Variants, all through the same step:
-
-    - Several teachers (`teacher=[t1, t2]`): their tempered distributions are
-      mixed with `teacher_weights` into one target ("average"), or each gets
-      its own KL term ("sum"); `teacher_weights="entropy"` weights each
-      example by the teachers' confidence. History has `teacher_<k>_loss`.
-    - Decoupled KD (`distillation_loss="dkd"`, Zhao et al. 2022): target and
-      non-target terms weighted by `dkd_alpha` and `dkd_beta`; needs labels.
-    - Feature hints (FitNets, `hints=[FeatureHint(...)]`).
-    - `warmup_epochs` ramps the distillation term linearly from
-      `1 / warmup_epochs` to 1 (DKD's warm-up).
+    `fit()` computes the teachers' outputs once and reuses them every epoch
+    (in memory, or on disk for a `tf.data` pipeline that repeats); random
+    pipelines run the teachers in the student's step, on the same view.
+    Several teachers, DKD (`distillation_loss="dkd"`), feature hints and a
+    warm-up all run through the same step; history has `student_loss`,
+    `distillation_loss` and, with several teachers, `teacher_<k>_loss`.
 
     Args:
         student: `keras.Model` that outputs logits.
@@ -61,10 +50,13 @@ class Distiller(DistillationTrainer):
             "kl" or "dkd". Defaults to "kl".
         dkd_alpha: Float, DKD's target-class weight. Defaults to 1.0.
         dkd_beta: Float, DKD's non-target weight. Defaults to 8.0.
-        warmup_epochs: Integer >= 0. Defaults to 0 (no warm-up).
+        warmup_epochs: Integer >= 0; the soft term ramps linearly from
+            `1 / warmup_epochs` to 1 (DKD's warm-up). Defaults to 0 (none).
         teacher_weights: None (equal), a list of non-negative floats, one per
             teacher, or "entropy" (per-example confidence). Defaults to None.
-        teacher_combination: String, "average" or "sum". Defaults to "average".
+        teacher_combination: String, "average" (mix the teachers' tempered
+            distributions into one target) or "sum" (a weighted term per
+            teacher). Defaults to "average".
         hints: List of `keras_kd.FeatureHint` (or `(student_layer,
             teacher_layer)` name pairs). Defaults to None.
         **kwargs: Passed to `keras.Model` (`name`, ...).
@@ -155,15 +147,11 @@ class Distiller(DistillationTrainer):
         return self.student(inputs, training=training)
 
     def teacher_logits(self, x, batch_size=None):
-        """Runs the teachers in inference mode over in-memory `x`.
-
-        Args:
-            x: Arrays (or a nested structure of arrays) the teacher accepts.
-            batch_size: Integer, defaults to 256.
+        """The `teacher_view`'s outputs over in-memory `x`, in batches (default 256).
 
         Returns:
             NumPy array, one row per example: the teacher's logits, or with
-            several teachers or hints the `teacher_view`'s flattened outputs.
+            several teachers or hints every teacher's logits and features.
         """
         if self._teacher_fn is None:
             self._teacher_fn = inference_function(self.teacher_view)
@@ -247,16 +235,10 @@ class Distiller(DistillationTrainer):
             return super().get_metrics_result()
         return {m.name: m.result() for m in self.metrics if m is not compiled}
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1, cache_teacher=True,
-            augmented_epochs=None):
+    def fit(self, *args, cache_teacher=True, augmented_epochs=None, **kwargs):
         """Trains the student; arguments as in `keras.Model.fit`, plus two.
 
-        The inputs are checked before any training: labels present unless
-        `alpha == 1` (always for DKD), labels within the class range, and
-        teacher and student outputs of the same shape and not probabilities.
+        Labels, class range and output shapes are checked before training.
 
         Args:
             cache_teacher: Boolean, a folder, or a `keras_kd.TeacherCache`.
@@ -269,43 +251,27 @@ class Distiller(DistillationTrainer):
                 runs them per batch.
             augmented_epochs: Integer or None. With a `tf.data` pipeline that
                 augments at random, record this many of its epochs with the
-                teachers' outputs (`keras_kd.record_augmented_epochs`, in the
-                `cache_teacher` folder or a temporary one) and replay them in
-                turn: teacher and student still see the same views, and the
-                teachers run `augmented_epochs` times instead of every epoch.
+                teachers' outputs (`keras_kd.record_augmented_epochs`) and
+                replay them in turn: teacher and student still see the same
+                views, and the teachers run only `augmented_epochs` times.
 
         Returns:
             A `keras.callbacks.History`.
         """
-        fit_inputs.check_fit_data(self, x, y)
-        if validation_data is not None:
-            fit_inputs.check_fit_data(self, *fit_inputs.split_validation(validation_data)[:2])
+        fit_args = fit_inputs.fit_arguments(*args, **kwargs)
+        fit_inputs.check_fit_data(self, fit_args["x"], fit_args["y"])
+        if fit_args["validation_data"] is not None:
+            validation = fit_inputs.split_validation(fit_args["validation_data"])
+            fit_inputs.check_fit_data(self, *validation[:2])
         fit_inputs.warn_about_random_layers(self.student)
-        callbacks = list(callbacks or [])
+        fit_args["callbacks"] = list(fit_args["callbacks"] or [])
         if self.warmup_epochs:
-            callbacks.append(DistillationWarmup(self._warmup, self.warmup_epochs))
-        with fit_inputs.fit_inputs(
-            self._view, x, y, validation_data, epochs=epochs - initial_epoch,
-            batch_size=batch_size, validation_batch_size=validation_batch_size,
-            steps_per_epoch=steps_per_epoch, class_weight=class_weight,
-            cache_teacher=cache_teacher, augmented_epochs=augmented_epochs,
-        ) as (x, y, validation_data, steps_per_epoch):
-            return super().fit(
-                x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                callbacks=callbacks, validation_split=validation_split,
-                validation_data=validation_data, shuffle=shuffle, class_weight=class_weight,
-                sample_weight=sample_weight, initial_epoch=initial_epoch,
-                steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-                validation_batch_size=validation_batch_size, validation_freq=validation_freq,
-            )
+            fit_args["callbacks"].append(DistillationWarmup(self._warmup, self.warmup_epochs))
+        with fit_inputs.fit_inputs(self._view, fit_args, cache_teacher, augmented_epochs) as ready:
+            return super().fit(**ready)
 
     def export_student(self, path):
-        """Writes the student alone as a TF SavedModel, replacing `path` atomically.
-
-        Hint projections are not part of it.
-
-        Args:
-            path: String or path-like, the folder to write.
+        """Writes the student alone (no hint projections) as a SavedModel at `path`, atomically.
 
         Returns:
             String, the absolute path written.
@@ -313,30 +279,21 @@ class Distiller(DistillationTrainer):
         return export_saved_model(self.student, path)
 
     def get_config(self):
-        config = super().get_config()
-        teachers = [keras.saving.serialize_keras_object(t) for t in self.teachers]
-        config.update({
+        teachers = self.teachers[0] if len(self.teachers) == 1 else self.teachers
+        return {
+            **super().get_config(),
             "student": keras.saving.serialize_keras_object(self.student),
-            "teacher": teachers[0] if len(teachers) == 1 else teachers,
-            "temperature": self.temperature,
-            "alpha": self.alpha,
+            "teacher": keras.saving.serialize_keras_object(teachers),
+            "temperature": self.temperature, "alpha": self.alpha,
             "distillation_loss": self.distillation_loss,
-            "dkd_alpha": self.dkd_alpha,
-            "dkd_beta": self.dkd_beta,
+            "dkd_alpha": self.dkd_alpha, "dkd_beta": self.dkd_beta,
             "warmup_epochs": self.warmup_epochs,
-            "teacher_weights": self.teacher_weights if len(teachers) > 1 else None,
+            "teacher_weights": self.teacher_weights if len(self.teachers) > 1 else None,
             "teacher_combination": self.teacher_combination,
             "hints": [h.get_config() for h in self.hints],
-        })
-        return config
+        }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["student"] = keras.saving.deserialize_keras_object(config["student"])
-        teacher = config["teacher"]
-        config["teacher"] = (
-            [keras.saving.deserialize_keras_object(t) for t in teacher]
-            if isinstance(teacher, list) else keras.saving.deserialize_keras_object(teacher)
-        )
-        return cls(**config)
+        models = {k: keras.saving.deserialize_keras_object(config[k]) for k in ("student", "teacher")}
+        return cls(**{**config, **models})

@@ -7,6 +7,7 @@ targets (`keras_kd.caching.targets.pack`) so the step need not run the teachers.
 """
 
 import contextlib
+import inspect
 import os
 import tempfile
 import warnings
@@ -62,47 +63,59 @@ def check_fit_data(distiller, x, y):
     checks.check_labels(labels, student_out.shape[-1])
 
 
+def fit_arguments(*args, **kwargs):
+    """Every argument of `keras.Model.fit`, by name, with its defaults filled in.
+
+    Raises:
+        TypeError: an argument `keras.Model.fit` does not take.
+    """
+    bound = inspect.signature(keras.Model.fit).bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    return {name: value for name, value in bound.arguments.items() if name != "self"}
+
+
 @contextlib.contextmanager
-def fit_inputs(view, x, y, validation_data, *, epochs, batch_size,
-               validation_batch_size, steps_per_epoch, class_weight, cache_teacher,
-               augmented_epochs):
-    """Yields `(x, y, validation_data, steps_per_epoch)` with the teachers' outputs attached.
+def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
+    """Yields `fit_args` with the teachers' outputs attached to the data.
 
     Temporary folders (caches, recorded epochs) live until the block ends.
 
     Args:
         view: The distiller's `TeacherView`.
-        x, y, validation_data, batch_size, validation_batch_size,
-            steps_per_epoch, class_weight: As given to `fit`.
-        epochs: Integer, the epochs this `fit` runs.
+        fit_args: Dict, `fit_arguments(...)`.
         cache_teacher, augmented_epochs: As `Distiller.fit` documents them.
     """
+    fit_args = dict(fit_args)
+    x, y, batch_size = fit_args["x"], fit_args["y"], fit_args["batch_size"]
     teacher_view = view.model
     with contextlib.ExitStack() as stack:
-        inspect = isinstance(x, tf.data.Dataset) and not is_packed_dataset(x) and (
+        look = isinstance(x, tf.data.Dataset) and not is_packed_dataset(x) and (
             augmented_epochs
             or (cache_teacher and x.cardinality() != tf.data.INFINITE_CARDINALITY)
         )
-        info = pipelines.inspect(x) if inspect else None
+        info = pipelines.inspect(x) if look else None
         if augmented_epochs and info is not None and info.random:
             folder = _folder_of(cache_teacher) or stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="keras_kd_views_")
             )
             x, steps = record_augmented_epochs(teacher_view, x, augmented_epochs, folder, info)
-            steps_per_epoch = steps_per_epoch or steps
+            fit_args["steps_per_epoch"] = fit_args["steps_per_epoch"] or steps
             info = None  # the recorded pipeline carries the teachers' outputs
-        if cache_teacher and class_weight is None:
+        if cache_teacher and fit_args["class_weight"] is None:
+            epochs = fit_args["epochs"] - fit_args["initial_epoch"]
             cache = cache_for(view, cache_teacher, epochs, stack)
             x, y = attach_teacher_outputs(teacher_view, x, y, batch_size, cache, info)
+            validation_data = fit_args["validation_data"]
             if validation_data is not None:
                 vx, vy, vsw = split_validation(validation_data)
                 vx, vy = attach_teacher_outputs(
-                    teacher_view, vx, vy, validation_batch_size or batch_size, cache
+                    teacher_view, vx, vy, fit_args["validation_batch_size"] or batch_size, cache
                 )
-                validation_data = vx if vy is None else (
+                fit_args["validation_data"] = vx if vy is None else (
                     (vx, vy) if vsw is None else (vx, vy, vsw)
                 )
-        yield x, y, validation_data, steps_per_epoch
+        fit_args.update(x=x, y=y)
+        yield fit_args
 
 
 def cache_for(view, cache_teacher, epochs, stack):

@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_kd import defaults
 from keras_kd.distillers.distiller import Distiller
+from keras_kd.models.tools import compile_classifier
 
 
 @dataclasses.dataclass
@@ -94,11 +95,7 @@ def self_distill(model_fn, x, y, validation_data, generations=3,
         # would be refused, so it trains on the labels through plain Keras.
         if previous is None:
             trainer = model
-            trainer.compile(
-                optimizer=optimizer() if callable(optimizer) else optimizer,
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"],
-            )
+            compile_classifier(trainer, optimizer() if callable(optimizer) else optimizer)
         else:
             trainer = Distiller(model, previous, temperature=temperature, alpha=alpha)
             trainer.compile(optimizer=optimizer() if callable(optimizer) else optimizer,

@@ -125,3 +125,25 @@ def run_batches(function, x, batch_size=None):
         np.asarray(function(keras.tree.map_structure(lambda a: a[i : i + batch_size], x)))
         for i in range(0, count, batch_size)
     ])
+
+
+def classifier_loss_and_metric(one_hot=False):
+    """Cross-entropy from logits and accuracy, for integer or one-hot (mixed) labels."""
+    if one_hot:
+        return (keras.losses.CategoricalCrossentropy(from_logits=True),
+                keras.metrics.CategoricalAccuracy(name="accuracy"))
+    return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+
+
+def compile_classifier(model, optimizer, one_hot=False, **kwargs):
+    """Compiles a model that outputs logits to train on labels alone, reporting accuracy.
+
+    Args:
+        model: The `keras.Model`.
+        optimizer: A Keras optimizer or its name.
+        one_hot: Boolean, labels are one-hot (or mixed) rows. Defaults to False.
+        **kwargs: Passed to `compile` (`jit_compile`, ...).
+    """
+    loss, metric = classifier_loss_and_metric(one_hot)
+    model.compile(optimizer, loss, metrics=[metric], **kwargs)

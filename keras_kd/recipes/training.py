@@ -13,24 +13,6 @@ from keras_kd.recipes.views import recorded_views, training_data
 # the registry (and `keras-kd -h`) loads without starting TensorFlow.
 
 
-def _label_loss_and_metric(mixed):
-    """Cross-entropy and accuracy for one-hot (mixed) or integer labels."""
-    import keras
-
-    if mixed:
-        return (keras.losses.CategoricalCrossentropy(from_logits=True),
-                keras.metrics.CategoricalAccuracy(name="accuracy"))
-    return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
-
-
-def _compile(model, learning_rate, mixed=False):
-    import keras
-
-    loss, metric = _label_loss_and_metric(mixed)
-    model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=[metric])
-
-
 def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed=0, verbose=0,
                   callbacks=None):
     """Trains `teacher` (logits out) on the recipe's shifted images, for its teacher epochs.
@@ -42,8 +24,12 @@ def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed
     Returns:
         The `keras.callbacks.History`.
     """
+    import keras
+
+    from keras_kd.models.tools import compile_classifier
+
     recipe = get(recipe)
-    _compile(teacher, defaults.LEARNING_RATE)
+    compile_classifier(teacher, keras.optimizers.Adam(defaults.LEARNING_RATE))
     return teacher.fit(
         training_data(x, y, recipe, num_classes, seed, teacher=True), epochs=recipe.teacher_epochs,
         validation_data=validation_data, verbose=verbose, shuffle=False, callbacks=callbacks,
@@ -138,6 +124,7 @@ def train_student(student, x, y, recipe, num_classes, teacher=None, validation_d
     import keras
 
     from keras_kd.distillers.distiller import Distiller
+    from keras_kd.models.tools import classifier_loss_and_metric, compile_classifier
 
     recipe = get(recipe)
     epochs = epochs or recipe.epochs
@@ -156,10 +143,10 @@ def train_student(student, x, y, recipe, num_classes, teacher=None, validation_d
         rate = _cosine(recipe, epochs, len(x))
     keras.utils.set_random_seed(seed)  # the same order of recorded views for both students
     if teacher is None:
-        _compile(student, rate, mixed)
+        compile_classifier(student, keras.optimizers.Adam(rate), one_hot=mixed)
         return student.fit(*fit_args, **fit_kwargs)
     distiller = Distiller(student, teacher, temperature=recipe.temperature, alpha=recipe.alpha)
-    loss, metric = _label_loss_and_metric(mixed)
+    loss, metric = classifier_loss_and_metric(mixed)
     distiller.compile(keras.optimizers.Adam(rate), loss=loss, metrics=[metric])
     # Recorded views are arrays, so the teacher's logits are computed once in
     # memory; fresh views change every epoch, so the teacher runs per batch.
