@@ -7,6 +7,7 @@ it reads and why no public API does.
 
 import keras
 import tensorflow as tf
+from keras.src.backend import get_keras_mask, set_keras_mask
 from tensorflow.core.framework import graph_pb2
 from tensorflow.python.data.ops import structured_function
 
@@ -32,6 +33,20 @@ def loss_tracker(model):
 def compiled_metrics(model):
     """The `CompileMetrics` of `model.compile(metrics=...)`, or None (`Model._compile_metrics`)."""
     return model._compile_metrics
+
+
+def keras_mask(x):
+    """The Keras mask a tensor carries (`_keras_mask`, set by `Embedding(mask_zero=True)`), or None."""
+    return get_keras_mask(x)
+
+
+def with_keras_mask(values, mask):
+    """A copy of `values` carrying `mask` as its Keras mask, which Keras losses read; `values` if no mask."""
+    if mask is None:
+        return values
+    values = tf.identity(values)
+    set_keras_mask(values, mask)
+    return values
 
 
 def flatten_layers(model):

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 def tiny_models(inputs=8, classes=3, teacher_width=32, student_width=None, seed=0):
@@ -27,3 +28,14 @@ def tiny_data(n=64, inputs=8, classes=3, seed=0):
     x = rng.normal(size=(n, inputs)).astype("float32")
     y = rng.integers(0, classes, size=n).astype("int32")
     return x, y
+
+
+def mirrored(cross_device_ops=None):
+    """Two replicas on the two logical CPUs; by default TF's collective all-reduce.
+
+    Collective keys of a second strategy in one process collide with the
+    first's (TF's own tests raise the key base the same way).
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 100_000
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)

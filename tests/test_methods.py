@@ -361,7 +361,7 @@ def test_bad_multi_teacher_configurations():
 
 
 def test_bad_loss_and_hint_configurations():
-    bad({"teacher": functional("t"), "distillation_loss": "fitnet"}, "'kl', 'dkd'")
+    bad({"teacher": functional("t"), "distillation_loss": "fitnet"}, "'kl', 'reverse_kl', 'jsd', 'dkd'")
     bad({"teacher": functional("t"), "warmup_epochs": -1}, "warmup_epochs")
     bad({"teacher": functional("t"), "hints": [("student_hidden", "nope")]},
         "no layer named 'nope'.*t_hidden")

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_kd
-from helpers import tiny_data, tiny_models
+from helpers import mirrored, tiny_data, tiny_models
 
 
 def train(strategy, x, y, steps, epochs=1, alpha=0.6):
@@ -50,17 +50,6 @@ def _functional(name, hidden, seed):
     x = keras.Input((8,))
     h = keras.layers.Dense(hidden, activation="relu", name=f"{name}_hidden")(x)
     return keras.Model(x, keras.layers.Dense(3, name=f"{name}_logits")(h), name=name)
-
-
-def mirrored(cross_device_ops=None):
-    """Two replicas on the two logical CPUs; by default TF's collective all-reduce.
-
-    Collective keys of a second strategy in one process collide with the
-    first's (TF's own tests raise the key base the same way).
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 100_000
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
 
 
 def _train_methods(strategy, x, y):

@@ -38,3 +38,26 @@ def unpack(y):
 def is_packed(y):
     """Whether `y` already carries teacher logits."""
     return isinstance(y, dict) and TEACHER_LOGITS in y
+
+
+def weights_for(y, sample_weight):
+    """`sample_weight` in the form `fit` accepts next to a packed target `y`.
+
+    Keras refuses one `sample_weight` array of more than one value per
+    example (a padding mask `(batch, seq)`) when the target is a dict, so
+    per-token weights are repeated for every entry of `y`; `unpack_weights`
+    reads them back.
+    """
+    if sample_weight is None or not is_packed(y) or isinstance(sample_weight, dict):
+        return sample_weight
+    shape = getattr(sample_weight, "shape", ())
+    if len(shape) <= 1 or (len(shape) == 2 and shape[1] == 1):
+        return sample_weight
+    return {key: sample_weight for key in y}
+
+
+def unpack_weights(sample_weight):
+    """The one `sample_weight` array behind `weights_for`'s dict (or the array itself)."""
+    if isinstance(sample_weight, dict):
+        return sample_weight.get(TEACHER_LOGITS, next(iter(sample_weight.values())))
+    return sample_weight

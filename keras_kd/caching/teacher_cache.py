@@ -14,7 +14,7 @@ from keras_kd.caching import targets
 from keras_kd.atomic import atomic_path
 from keras_kd.models.tools import inference_function, weights_fingerprint
 
-_FORMAT = 1
+_FORMAT = 2  # 2: any logits shape per example (tokens, pixels)
 _LOGITS = "logits.bin"
 _META = "meta.json"
 _READ_CHUNK = 1 << 20
@@ -36,23 +36,24 @@ def reconstruct_top_k(values, indices, log_normalizer, num_classes):
     logsumexp of the full logits) makes exact.
 
     Args:
-        values: Float tensor `(batch, k)`, the largest logits.
-        indices: Int tensor `(batch, k)`, their classes.
-        log_normalizer: Float tensor `(batch,)`, logsumexp of all logits.
+        values: Float tensor `(batch, ..., k)`, the largest logits (per
+            example, or per token or pixel).
+        indices: Int tensor `(batch, ..., k)`, their classes.
+        log_normalizer: Float tensor `(batch, ...)`, logsumexp of all logits.
         num_classes: Integer, the number of classes.
 
     Returns:
-        Float32 tensor `(batch, num_classes)` whose softmax keeps the top-k
-        probabilities and spreads the rest uniformly.
+        Float32 tensor `(batch, ..., num_classes)` whose softmax keeps the
+        top-k probabilities and spreads the rest uniformly.
     """
     values = tf.cast(values, tf.float32)
     log_normalizer = tf.cast(log_normalizer, tf.float32)
     k = tf.shape(values)[-1]
-    top_mass = tf.reduce_sum(tf.exp(values - log_normalizer[:, None]), axis=-1)
+    top_mass = tf.reduce_sum(tf.exp(values - log_normalizer[..., None]), axis=-1)
     rest = tf.maximum(1.0 - top_mass, 1e-12) / tf.cast(num_classes - k, tf.float32)
     fill = log_normalizer + tf.math.log(rest)
-    hot = tf.one_hot(indices, num_classes)  # (batch, k, classes)
-    return fill[:, None] + tf.reduce_sum(hot * (values - fill[:, None])[..., None], axis=1)
+    hot = tf.one_hot(indices, num_classes)  # (batch, ..., k, classes)
+    return fill[..., None] + tf.reduce_sum(hot * (values - fill[..., None])[..., None], axis=-2)
 
 
 class RandomPipelineError(ValueError):
@@ -165,10 +166,13 @@ class TeacherCache:
         digest.update(f"{_FORMAT}:{self.dtype}:{self.top_k}".encode())
         return digest.hexdigest()[:24]
 
-    def _record_dtype(self, num_classes):
+    def _record_dtype(self, shape):
+        """One example's record: its logits `shape`, or per position the top k and a normalizer."""
+        shape = tuple(shape)
         if self.top_k is None:
-            return np.dtype((self.dtype, (num_classes,)))
-        return np.dtype([("v", self.dtype, (self.top_k,)), ("i", "<i4", (self.top_k,)), ("l", "<f4")])
+            return np.dtype((self.dtype, shape))
+        top = shape[:-1] + (self.top_k,)
+        return np.dtype([("v", self.dtype, top), ("i", "<i4", top), ("l", "<f4", shape[:-1])])
 
     def _encode(self, logits):
         logits = np.asarray(logits, dtype="float32")
@@ -177,18 +181,18 @@ class TeacherCache:
         k = self.top_k
         if k >= logits.shape[-1]:
             raise ValueError(f"`top_k`={k} must be below the {logits.shape[-1]} classes.")
-        top = np.argpartition(-logits, k - 1, axis=-1)[:, :k]
-        records = np.empty(len(logits), self._record_dtype(logits.shape[-1]))
+        top = np.argpartition(-logits, k - 1, axis=-1)[..., :k]
+        records = np.empty(len(logits), self._record_dtype(logits.shape[1:]))
         records["v"] = np.take_along_axis(logits, top, axis=-1)
         records["i"] = top
         peak = logits.max(-1, keepdims=True)
-        records["l"] = (peak + np.log(np.exp(logits - peak).sum(-1, keepdims=True)))[:, 0]
+        records["l"] = (peak + np.log(np.exp(logits - peak).sum(-1, keepdims=True)))[..., 0]
         return records.tobytes()
 
     def _build(self, dataset, entry, teacher, batched):
         source = dataset if batched else dataset.batch(self.batch_size)
         source = source.prefetch(tf.data.AUTOTUNE)  # overlap input with the teacher
-        digest, sizes, num_classes = hashlib.sha256(), [], None
+        digest, sizes, logits_shapes = hashlib.sha256(), [], set()
         with atomic_path(entry) as tmp:
             os.makedirs(tmp)
             with open(os.path.join(tmp, _LOGITS), "wb") as f:
@@ -198,19 +202,26 @@ class TeacherCache:
                     leaves = tf.nest.flatten(x)
                     shape = [leaf.shape[1:] for leaf in leaves]
                     if group and shape != group_shape:  # e.g. padded_batch: lengths vary
-                        num_classes = self._write_logits(group, f, digest)
+                        logits_shapes.add(self._write_logits(group, f, digest))
                         group, group_bytes = [], 0
                     sizes.append(int(leaves[0].shape[0]))
                     group.append(x)
                     group_shape = shape
                     group_bytes += sum(leaf.shape.num_elements() * leaf.dtype.size for leaf in leaves)
                     if group_bytes >= _GROUP_BYTES or len(group) * sizes[0] >= _GROUP_EXAMPLES:
-                        num_classes = self._write_logits(group, f, digest)
+                        logits_shapes.add(self._write_logits(group, f, digest))
                         group, group_bytes = [], 0
                 if group:
-                    num_classes = self._write_logits(group, f, digest)
+                    logits_shapes.add(self._write_logits(group, f, digest))
             if not sizes:
                 raise ValueError("The dataset is empty: there is nothing to cache.")
+            if len(logits_shapes) > 1:
+                raise ValueError(
+                    "TeacherCache stores one logits shape per example, but the teacher's "
+                    f"outputs vary ({sorted(logits_shapes)[:3]}): pad every sequence to one "
+                    "length (`padded_batch(..., padded_shapes=...)` with a fixed length)."
+                )
+            (logits_shape,) = logits_shapes
             if batched and any(s != sizes[0] for s in sizes[:-1]):
                 raise ValueError(
                     "TeacherCache needs batches of one size (a smaller last batch "
@@ -221,11 +232,12 @@ class TeacherCache:
                 "format": _FORMAT,
                 "teacher": teacher,
                 "num_examples": int(sum(sizes)),
-                "num_classes": int(num_classes),
+                "num_classes": int(logits_shape[-1]),
+                "logits_shape": list(logits_shape),
                 "batch_size": int(sizes[0]) if batched else None,
                 "dtype": self.dtype,
                 "top_k": self.top_k,
-                "record_bytes": self._record_dtype(num_classes).itemsize,
+                "record_bytes": self._record_dtype(logits_shape).itemsize,
                 "sha256": digest.hexdigest(),
             }
             with open(os.path.join(tmp, _META), "w") as f:
@@ -242,7 +254,7 @@ class TeacherCache:
         record = self._encode(logits)
         file.write(record)
         digest.update(record)
-        return logits.shape[-1]
+        return tuple(logits.shape[1:])
 
     def _open(self, entry):
         """The entry's metadata if complete and intact, else None (warning if damaged)."""
@@ -273,18 +285,23 @@ class TeacherCache:
 
     def _zip(self, dataset, entry, meta):
         dtype = tf.as_dtype(meta["dtype"])
-        num_classes, top_k = meta["num_classes"], meta["top_k"]
+        shape, top_k = tuple(meta["logits_shape"]), meta["top_k"]
+        positions = int(np.prod(shape[:-1]))  # tokens or pixels per example; 1 for a classifier
 
         @tf.autograph.experimental.do_not_convert  # plain tensor code; converting costs ~0.1 s
         def decode(records):
             if top_k is None:
-                return tf.cast(tf.io.decode_raw(records, dtype), tf.float32)
+                logits = tf.cast(tf.io.decode_raw(records, dtype), tf.float32)
+                return tf.reshape(logits, (-1,) + shape)
             raw = tf.io.decode_raw(records, tf.uint8)
-            n, v_end = tf.shape(raw)[0], top_k * dtype.size
-            values = tf.bitcast(tf.reshape(raw[:, :v_end], (n, top_k, dtype.size)), dtype)
-            indices = tf.bitcast(tf.reshape(raw[:, v_end : v_end + 4 * top_k], (n, top_k, 4)), tf.int32)
-            normalizer = tf.bitcast(tf.reshape(raw[:, v_end + 4 * top_k :], (n, 4)), tf.float32)
-            return reconstruct_top_k(values, indices, normalizer, num_classes)
+            n, count = tf.shape(raw)[0], positions * top_k
+            v_end, i_end = count * dtype.size, count * (dtype.size + 4)
+            top = (n,) + shape[:-1] + (top_k,)
+            values = tf.bitcast(tf.reshape(raw[:, :v_end], (n, count, dtype.size)), dtype)
+            indices = tf.bitcast(tf.reshape(raw[:, v_end:i_end], (n, count, 4)), tf.int32)
+            normalizer = tf.bitcast(tf.reshape(raw[:, i_end:], (n, positions, 4)), tf.float32)
+            return reconstruct_top_k(tf.reshape(values, top), tf.reshape(indices, top),
+                                     tf.reshape(normalizer, top[:-1]), shape[-1])
 
         records = tf.data.FixedLengthRecordDataset(
             os.path.join(entry, _LOGITS), meta["record_bytes"], buffer_size=_READ_CHUNK

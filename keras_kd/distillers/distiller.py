@@ -15,6 +15,7 @@ from keras_kd.distribute.replicas import (
     batch_size, mean_over_batch, regularization_loss, unscale_for_replicas,
 )
 from keras_kd.losses import hint_loss
+from keras_kd.losses.jsd import check_beta
 from keras_kd.losses.registry import label_loss, soft_loss
 from keras_kd.models.export import export_saved_model
 from keras_kd.models.tools import inference_function, run_batches
@@ -46,10 +47,13 @@ class Distiller(DistillationTrainer):
             Defaults to 4.0.
         alpha: Float in [0, 1], the weight of the distillation term; the
             label term gets `1 - alpha`. Defaults to 0.9.
-        distillation_loss: String, a `keras_kd.losses.SOFT_LOSSES` name:
-            "kl" or "dkd". Defaults to "kl".
+        distillation_loss: String, a `keras_kd.losses.SOFT_LOSSES` name: "kl"
+            (forward KL), "reverse_kl", "jsd" (generalized Jensen-Shannon)
+            or "dkd". Defaults to "kl".
         dkd_alpha: Float, DKD's target-class weight. Defaults to 1.0.
         dkd_beta: Float, DKD's non-target weight. Defaults to 8.0.
+        jsd_beta: Float in (0, 1), the teacher's weight in JSD's mixture.
+            Defaults to 0.5.
         warmup_epochs: Integer >= 0; the soft term ramps linearly from
             `1 / warmup_epochs` to 1 (DKD's warm-up). Defaults to 0 (none).
         teacher_weights: None (equal), a list of non-negative floats, one per
@@ -72,7 +76,7 @@ class Distiller(DistillationTrainer):
     """
 
     def __init__(self, student, teacher, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA,
-                 distillation_loss="kl", dkd_alpha=1.0, dkd_beta=8.0, warmup_epochs=0,
+                 distillation_loss="kl", dkd_alpha=1.0, dkd_beta=8.0, jsd_beta=0.5, warmup_epochs=0,
                  teacher_weights=None, teacher_combination="average", hints=None, **kwargs):
         super().__init__(**kwargs)
         student, teachers = checks.check_distiller_models(student, teacher)
@@ -84,6 +88,7 @@ class Distiller(DistillationTrainer):
         self.distillation_loss = distillation_loss
         self.dkd_alpha = float(dkd_alpha)
         self.dkd_beta = float(dkd_beta)
+        self.jsd_beta = check_beta(jsd_beta)
         self.warmup_epochs = checks.check_warmup_epochs(warmup_epochs)
         self.soft_loss = soft_loss(distillation_loss)
         options = {k: getattr(self, v) for k, v in self.soft_loss.options.items()}
@@ -184,13 +189,18 @@ class Distiller(DistillationTrainer):
     def step_loss(self, x, y, y_pred, extras, sample_weight):
         """The weighted sum of the soft, label and hint terms, scaled per replica."""
         labels, flat = targets.unpack(y)
+        sample_weight = targets.unpack_weights(sample_weight)
         if flat is None:
             flat = ops.stop_gradient(self.teacher_view(x, training=False))
         parts = self._view.split(flat)
         alpha = ops.convert_to_tensor(self._alpha)
         local_batch = batch_size(x)
-        per_example = self.soft_term(parts[: len(self.teachers)], y_pred, labels, self._temperature)
-        soft = mean_over_batch(per_example, sample_weight)
+        # Padded tokens (a Keras mask on the student's logits) count nothing.
+        mask = internals.keras_mask(y_pred)
+        per_example = self.soft_term(
+            parts[: len(self.teachers)], y_pred, labels, self._temperature, sample_weight, mask
+        )
+        soft = mean_over_batch(per_example, sample_weight, mask)
         self.distillation_loss_tracker.update_state(
             unscale_for_replicas(soft), sample_weight=local_batch
         )
@@ -226,7 +236,7 @@ class Distiller(DistillationTrainer):
             # Soft labels only: the label metrics have nothing to compare with.
             return {m.name: m.result() for m in [self.loss_tracker, self.distillation_loss_tracker]
                     + self.teacher_loss_trackers}
-        return super().compute_metrics(x, labels, y_pred, sample_weight)
+        return super().compute_metrics(x, labels, y_pred, targets.unpack_weights(sample_weight))
 
     def get_metrics_result(self):
         # Compiled metrics stay unbuilt when every batch lacked labels.
@@ -286,7 +296,7 @@ class Distiller(DistillationTrainer):
             "teacher": keras.saving.serialize_keras_object(teachers),
             "temperature": self.temperature, "alpha": self.alpha,
             "distillation_loss": self.distillation_loss,
-            "dkd_alpha": self.dkd_alpha, "dkd_beta": self.dkd_beta,
+            "dkd_alpha": self.dkd_alpha, "dkd_beta": self.dkd_beta, "jsd_beta": self.jsd_beta,
             "warmup_epochs": self.warmup_epochs,
             "teacher_weights": self.teacher_weights if len(self.teachers) > 1 else None,
             "teacher_combination": self.teacher_combination,

@@ -111,10 +111,11 @@ def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
                 vx, vy = attach_teacher_outputs(
                     teacher_view, vx, vy, fit_args["validation_batch_size"] or batch_size, cache
                 )
+                vsw = targets.weights_for(vy, vsw)
                 fit_args["validation_data"] = vx if vy is None else (
                     (vx, vy) if vsw is None else (vx, vy, vsw)
                 )
-        fit_args.update(x=x, y=y)
+        fit_args.update(x=x, y=y, sample_weight=targets.weights_for(y, fit_args["sample_weight"]))
         yield fit_args
 
 

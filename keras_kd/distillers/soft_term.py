@@ -36,23 +36,31 @@ class SoftTerm:
             keras.metrics.Mean(name=f"teacher_{k}_loss") for k in range(teachers)
         ] if teachers > 1 else []
 
-    def __call__(self, teacher_logits, student_logits, labels, temperature):
-        """Per-example term; `teacher_logits` is a list, one tensor per teacher."""
+    def __call__(self, teacher_logits, student_logits, labels, temperature, sample_weight=None,
+                 mask=None):
+        """Per-example (or per-token) term; `teacher_logits` is a list, one tensor per teacher.
+
+        `sample_weight` and `mask` weigh only the per-teacher history entries.
+        """
         if len(teacher_logits) == 1:
             return self._one(teacher_logits[0], student_logits, labels, temperature)
         # Each teacher's own term, for the history and for "sum".
         own = [self._one(t, student_logits, labels, temperature) for t in teacher_logits]
         for tracker, values in zip(self.trackers, own):
             tracker.update_state(
-                unscale_for_replicas(mean_over_batch(values)), sample_weight=batch_size(values)
+                unscale_for_replicas(mean_over_batch(values, sample_weight, mask)),
+                sample_weight=batch_size(values),
             )
         stacked = ops.stack([ops.cast(t, "float32") for t in teacher_logits], axis=1)
         if self.weights == "entropy":
             weights = ops.stop_gradient(entropy_weights(stacked, temperature))
         else:
             weights = ops.convert_to_tensor(np.asarray(self.weights, "float32"))[None, :]
+        own = ops.stack(own, axis=1)  # (batch, teachers, ...)
         if self.combination == "sum":
-            return ops.sum(weights * ops.stack(own, axis=1), axis=1)
+            extra = len(own.shape) - len(weights.shape)
+            weights = ops.reshape(weights, ops.shape(weights) + (1,) * extra)
+            return ops.sum(weights * own, axis=1)
         mixed = combine_teachers(stacked, weights, temperature)
         return self._one(mixed, student_logits, labels, temperature)
 

@@ -95,7 +95,7 @@ class TeacherView:
                 # Subclassed teachers have no symbolic outputs to read the
                 # class count from; without hints the row is K equal blocks.
                 size = size or flat.shape[-1] // len(self.teachers)
-                parts.append(flat[:, offset : offset + size])
+                parts.append(flat[..., offset : offset + size])
                 offset += size
             else:
                 count = int(np.prod(size))

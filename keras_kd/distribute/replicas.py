@@ -10,6 +10,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_kd import internals
+
 
 def num_replicas():
     """The number of replicas in sync of the current strategy (1 without one)."""
@@ -48,21 +50,25 @@ class _PerExampleValues(keras.losses.Loss):
 _REDUCER = _PerExampleValues(name="per_example", reduction="sum_over_batch_size")
 
 
-def mean_over_batch(values, sample_weight=None):
-    """Reduces per-example loss values exactly as a compiled Keras loss does.
+def mean_over_batch(values, sample_weight=None, mask=None):
+    """Reduces per-example (or per-token) loss values exactly as a compiled Keras loss does.
 
-    Applies `sample_weight`, averages over the local batch and scales for the
-    replica count (`keras.losses.Loss.__call__`), so a term built from a pure
-    loss function trains the same on one device and under `tf.distribute`.
+    Applies `sample_weight` and `mask`, averages over the local batch and
+    scales for the replica count (`keras.losses.Loss.__call__`), so a term
+    built from a pure loss function trains the same on one device and under
+    `tf.distribute`, and weighs tokens as the label loss does.
 
     Args:
-        values: Tensor `(batch,)` of per-example losses.
-        sample_weight: Optional tensor `(batch,)`.
+        values: Tensor `(batch, ...)` of per-example or per-token losses.
+        sample_weight: Optional tensor `(batch,)` or of the shape of `values`.
+        mask: Optional boolean tensor of the shape of `values` (a Keras mask,
+            as from `Embedding(mask_zero=True)`): masked entries count
+            nothing, and the mean is over the unmasked ones, as Keras does.
 
     Returns:
         Scalar float32 tensor.
     """
-    return _REDUCER(values, values, sample_weight)
+    return _REDUCER(values, internals.with_keras_mask(values, mask), sample_weight)
 
 
 def regularization_loss(model):

@@ -16,15 +16,15 @@ def decoupled_distillation_loss(teacher_logits, student_logits, labels, temperat
     a probability.
 
     Args:
-        teacher_logits: Tensor `(batch, classes)`.
-        student_logits: Tensor `(batch, classes)`.
-        labels: Integer tensor `(batch,)` of target classes.
+        teacher_logits: Tensor `(batch, ..., classes)`.
+        student_logits: Tensor of the same shape.
+        labels: Integer tensor `(batch, ...)` of target classes.
         temperature: Float, greater than 0. Defaults to 1.0.
         alpha: Float, weight of TCKD. Defaults to 1.0.
         beta: Float, weight of NCKD. Defaults to 8.0 (the paper's CIFAR setting).
 
     Returns:
-        Tensor `(batch,)`.
+        Tensor `(batch, ...)`.
 
     Example:
 
@@ -36,7 +36,8 @@ def decoupled_distillation_loss(teacher_logits, student_logits, labels, temperat
     student_logits = as_float32(student_logits)
     temperature = ops.cast(temperature, teacher_logits.dtype)
     target = ops.cast(
-        ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), ops.shape(teacher_logits)[-1]),
+        ops.one_hot(ops.reshape(ops.cast(labels, "int32"), ops.shape(teacher_logits)[:-1]),
+                    ops.shape(teacher_logits)[-1]),
         "bool",
     )
     parts = [_binary_and_rest(z / temperature, target) for z in (teacher_logits, student_logits)]
@@ -54,4 +55,4 @@ def _binary_and_rest(scaled, target):
     masked = ops.where(target, ops.full_like(scaled, -float("inf")), scaled)
     log_rest = ops.logsumexp(masked, axis=-1)
     log_target = ops.sum(ops.where(target, scaled, ops.zeros_like(scaled)), axis=-1) - log_all
-    return log_target, log_rest - log_all, scaled - log_rest[:, None]
+    return log_target, log_rest - log_all, scaled - log_rest[..., None]

@@ -13,12 +13,13 @@ def combine_teachers(teacher_logits, weights, temperature=1.0):
     it in place of one teacher's logits.
 
     Args:
-        teacher_logits: Tensor `(batch, teachers, classes)`.
-        weights: Tensor `(teachers,)` or `(batch, teachers)`, rows summing to 1.
+        teacher_logits: Tensor `(batch, teachers, ..., classes)`.
+        weights: Tensor `(teachers,)`, `(batch, teachers)` or `(batch,
+            teachers, ...)` (per token), summing to 1 over the teachers.
         temperature: Float, greater than 0. Defaults to 1.0.
 
     Returns:
-        Float32 tensor `(batch, classes)`.
+        Float32 tensor `(batch, ..., classes)`.
 
     Example:
 
@@ -28,9 +29,7 @@ def combine_teachers(teacher_logits, weights, temperature=1.0):
     """
     teacher_logits = as_float32(teacher_logits)
     temperature = ops.cast(temperature, teacher_logits.dtype)
-    weights = ops.cast(ops.convert_to_tensor(weights), teacher_logits.dtype)
-    if len(weights.shape) == 1:
-        weights = weights[None, :]
+    weights = _per_teacher(weights, teacher_logits)
     log_p = ops.log_softmax(teacher_logits / temperature, axis=-1)
     mixed = ops.logsumexp(log_p + ops.log(weights)[..., None], axis=1)
     return temperature * mixed
@@ -43,12 +42,13 @@ def entropy_weights(teacher_logits, temperature=1.0, prior=None):
     parameters; a teacher unsure about an example counts less for it.
 
     Args:
-        teacher_logits: Tensor `(batch, teachers, classes)`.
+        teacher_logits: Tensor `(batch, teachers, ..., classes)`.
         temperature: Float, greater than 0. Defaults to 1.0.
         prior: Optional tensor `(teachers,)` of non-negative weights.
 
     Returns:
-        Float32 tensor `(batch, teachers)` whose rows sum to 1.
+        Float32 tensor `(batch, teachers, ...)` (one weight per example or
+        token) summing to 1 over the teachers.
 
     Example:
 
@@ -62,5 +62,14 @@ def entropy_weights(teacher_logits, temperature=1.0, prior=None):
     entropy = -ops.sum(ops.exp(log_p) * log_p, axis=-1)
     score = -entropy
     if prior is not None:
-        score = score + ops.log(ops.cast(ops.convert_to_tensor(prior), score.dtype))[None, :]
-    return ops.softmax(score, axis=-1)
+        score = score + ops.log(_per_teacher(prior, score[..., None]))
+    return ops.softmax(score, axis=1)
+
+
+def _per_teacher(weights, teacher_logits):
+    """Weights shaped to broadcast over `(batch, teachers, ...)` without the class axis."""
+    weights = ops.cast(ops.convert_to_tensor(weights), teacher_logits.dtype)
+    if len(weights.shape) == 1:
+        weights = weights[None, :]
+    extra = len(teacher_logits.shape) - 1 - len(weights.shape)
+    return ops.reshape(weights, ops.shape(weights) + (1,) * extra) if extra > 0 else weights

@@ -22,13 +22,16 @@ def distillation_loss(teacher_logits, student_logits, temperature=1.0):
     Inputs in float16 or bfloat16 are cast to float32 first.
 
     Args:
-        teacher_logits: Tensor of shape `(batch, classes)`, the teacher's
-            pre-softmax outputs.
+        teacher_logits: Tensor of shape `(batch, ..., classes)`, the
+            teacher's pre-softmax outputs: `(batch, classes)` for a
+            classifier, `(batch, seq, vocab)` per token, `(batch, h, w,
+            classes)` per pixel.
         student_logits: Tensor of the same shape, the student's logits.
         temperature: Float or scalar tensor, greater than 0. Defaults to 1.0.
 
     Returns:
-        Tensor of shape `(batch,)`: the scaled KL divergence of each example.
+        Tensor of shape `(batch, ...)`: the scaled KL divergence of each
+        example (token, pixel).
 
     Example:
 
@@ -73,18 +76,43 @@ def check_temperature(temperature):
     return value
 
 
-@keras.saving.register_keras_serializable(package="keras_kd")
-class DistillationLoss(keras.losses.Loss):
-    """`T^2 * KL` between tempered teacher and student distributions.
+class TemperedLoss(keras.losses.Loss):
+    """Base of the divergence `Loss` classes: a temperature, Keras's reduction, and a config.
 
     `y_true` takes the teacher's logits and `y_pred` the student's. The
     reduction is Keras's, so under `tf.distribute` the per-replica value is
-    scaled by the replica count exactly as for any compiled loss.
+    scaled by the replica count exactly as for any compiled loss, and a
+    `sample_weight` of shape `(batch, seq)` weights each token.
 
     Args:
         temperature: Float, greater than 0, or a scalar `keras.Variable` that
             is read on every call. Defaults to 1.0.
-        name: String, name of the loss. Defaults to "distillation_loss".
+        name: String, name of the loss.
+        reduction: String, a Keras loss reduction. Defaults to
+            "sum_over_batch_size".
+        dtype: The dtype of the loss's computations. Defaults to float32.
+    """
+
+    def __init__(self, temperature=1.0, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not isinstance(temperature, keras.Variable):
+            temperature = check_temperature(temperature)
+        self.temperature = temperature
+
+    def get_config(self):
+        config = super().get_config()
+        config["temperature"] = float(keras.ops.convert_to_numpy(self.temperature))
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class DistillationLoss(TemperedLoss):
+    """`T^2 * KL(teacher || student)` between tempered distributions (`distillation_loss`).
+
+    Args:
+        temperature: Float, greater than 0, or a scalar `keras.Variable`.
+            Defaults to 1.0.
+        name: String. Defaults to "distillation_loss".
         reduction: String, a Keras loss reduction. Defaults to
             "sum_over_batch_size".
         dtype: The dtype of the loss's computations. Defaults to float32.
@@ -97,22 +125,9 @@ class DistillationLoss(keras.losses.Loss):
     ```
     """
 
-    def __init__(
-        self,
-        temperature=1.0,
-        name="distillation_loss",
-        reduction="sum_over_batch_size",
-        dtype=None,
-    ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not isinstance(temperature, keras.Variable):
-            temperature = check_temperature(temperature)
-        self.temperature = temperature
+    def __init__(self, temperature=1.0, name="distillation_loss",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(temperature, name=name, reduction=reduction, dtype=dtype)
 
     def call(self, y_true, y_pred):
         return distillation_loss(y_true, y_pred, self.temperature)
-
-    def get_config(self):
-        config = super().get_config()
-        config["temperature"] = float(keras.ops.convert_to_numpy(self.temperature))
-        return config

@@ -6,7 +6,9 @@ import keras
 from keras import ops
 
 from keras_kd.losses.dkd import decoupled_distillation_loss
+from keras_kd.losses.jsd import generalized_jsd
 from keras_kd.losses.kl import distillation_loss
+from keras_kd.losses.reverse_kl import reverse_kl_divergence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,17 +35,31 @@ def _kl(teacher_logits, student_logits, labels, temperature):
     return distillation_loss(teacher_logits, student_logits, temperature)
 
 
+def _reverse_kl(teacher_logits, student_logits, labels, temperature):
+    del labels
+    return reverse_kl_divergence(teacher_logits, student_logits, temperature)
+
+
+def _jsd(teacher_logits, student_logits, labels, temperature, beta):
+    del labels
+    return generalized_jsd(teacher_logits, student_logits, temperature, beta)
+
+
 def _dkd(teacher_logits, student_logits, labels, temperature, alpha, beta):
+    ids = class_ids(labels, len(student_logits.shape))
     return decoupled_distillation_loss(
-        teacher_logits, student_logits, class_ids(labels), temperature, alpha=alpha, beta=beta
+        teacher_logits, student_logits, ids, temperature, alpha=alpha, beta=beta
     )
 
 
 SOFT_LOSSES = {
     "kl": SoftLoss("kl", _kl),
+    "reverse_kl": SoftLoss("reverse_kl", _reverse_kl),
+    "jsd": SoftLoss("jsd", _jsd, options={"beta": "jsd_beta"}),
     "dkd": SoftLoss("dkd", _dkd, needs_labels=True,
                     options={"alpha": "dkd_alpha", "beta": "dkd_beta"}),
 }
+
 
 
 def soft_loss(name):
@@ -55,12 +71,21 @@ def soft_loss(name):
     return SOFT_LOSSES[name]
 
 
-def class_ids(labels):
-    """Integer class ids from sparse or one-hot labels."""
+def class_ids(labels, logits_rank=2):
+    """Integer class ids of the shape of the logits without their class axis.
+
+    Args:
+        labels: Sparse ids `(batch, ...)` (or `(batch, 1)` for a classifier),
+            or one-hot rows of the logits' shape.
+        logits_rank: Integer, the rank of the logits (2 for a classifier, 3
+            per token).
+    """
     labels = ops.convert_to_tensor(labels)
-    if len(labels.shape) >= 2 and labels.shape[-1] not in (None, 1):
+    if len(labels.shape) == logits_rank and labels.shape[-1] not in (None, 1):
         return ops.argmax(labels, axis=-1)
-    return ops.reshape(labels, (-1,))
+    if len(labels.shape) == logits_rank:  # (batch, ..., 1)
+        return ops.squeeze(labels, axis=-1)
+    return labels
 
 
 # Label losses given by name are read as taking logits: the student's outputs
