@@ -292,3 +292,66 @@ def test_token_level_under_mirrored_strategy_matches_one_device():
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(loss_one, loss_two, rtol=1e-5)
+
+
+# --- the sampled-logit cache -------------------------------------------------------
+
+
+def kl_gradient64(target_logits, s, T):
+    """d/ds of T^2 KL(softmax(t / T) || softmax(s / T)) = T (q - p), in float64."""
+    p, q = np.exp(log_softmax64(np.asarray(target_logits) / T)), np.exp(log_softmax64(s / T))
+    return T * (q - p)
+
+
+def test_sampled_cache_gives_the_full_kl_gradient_on_average_and_top_k_does_not(tmp_path):
+    T, K, copies = 2.0, 8, 4000
+    inputs = keras.Input((SEQ,), dtype="int32")  # a confident teacher: a long, uneven tail
+    teacher = keras.Model(inputs, keras.layers.Rescaling(6.0)(token_model(16, 0)(inputs)))
+    x = np.repeat(token_data(seed=7)[0][:1], copies, axis=0)  # one sequence, many draws
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(500)
+
+    def cached(**kwargs):
+        cache = keras_kd.TeacherCache(teacher, tmp_path / str(kwargs), **kwargs)
+        return np.concatenate([t[targets.TEACHER_LOGITS].numpy() for _, t in cache.attach(dataset)])
+
+    sampled, top = cached(samples=K, temperature=T), cached(top_k=2)
+    full = np.asarray(teacher(x[:1]), np.float64)[0]  # (SEQ, VOCAB)
+    s = np.random.default_rng(8).normal(size=full.shape)
+    want = kl_gradient64(full, s, T)
+    draws = kl_gradient64(sampled, s[None], T)  # one gradient per draw of K ids
+    mean = draws.mean(0)
+    # The draws are independent: the mean's standard error, from the draws themselves.
+    error = draws.std(0, ddof=1) / np.sqrt(copies)
+    assert np.all(np.abs(mean - want) <= 5 * error + 1e-7)
+    # A single draw is far from the full gradient: the average is what matches.
+    assert np.abs(draws[0] - want).max() > 20 * error.max()
+    # Top-k's truncated tail is deterministic and biased: it fails the same test.
+    bias = np.abs(kl_gradient64(top[0], s, T) - want)
+    assert np.any(bias > 5 * error + 1e-7) and bias.max() > 5 * error.max()
+    # Each empirical distribution puts multiples of 1/K on the drawn ids.
+    p_hat = np.exp(log_softmax64(sampled[0] / T))
+    np.testing.assert_allclose(np.sort(p_hat, -1)[..., -1] * K % 1, 0, atol=1e-5)
+
+
+def test_sampled_cache_stores_k_ids_per_token_and_trains_only_where_unbiased(tmp_path):
+    x, y, weights = token_data(seed=9)
+    teacher, student = token_model(16, 0), token_model(6, 1)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(8)
+    cache = keras_kd.TeacherCache(teacher, tmp_path, samples=5, temperature=2.0)
+    list(cache.attach(dataset))
+    (entry,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (entry / "logits.bin").stat().st_size == N * SEQ * 5 * 4  # 5 int32 ids per token
+    distiller = keras_kd.Distiller(student, teacher, temperature=2.0, alpha=0.5)
+    distiller.compile(keras.optimizers.SGD(0.1))
+    history = distiller.fit(dataset, epochs=2, verbose=0, cache_teacher=cache)
+    assert np.all(np.isfinite(history.history["loss"]))
+    with pytest.raises(ValueError, match="drew its samples at T=2.0.*temperature=3.0"):
+        distiller.temperature = 3.0
+        distiller.fit(dataset, epochs=2, verbose=0, cache_teacher=cache)
+    distiller.temperature = 2.0
+    jsd = keras_kd.Distiller(student, teacher, temperature=2.0, distillation_loss="jsd")
+    jsd.compile("sgd")
+    with pytest.raises(ValueError, match="forward KL's gradient without bias"):
+        jsd.fit(dataset, epochs=2, verbose=0, cache_teacher=cache)
+    with pytest.raises(ValueError, match="`top_k` or `samples`, not both"):
+        keras_kd.TeacherCache(teacher, tmp_path, top_k=2, samples=4)

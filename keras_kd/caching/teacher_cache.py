@@ -11,6 +11,8 @@ import tensorflow as tf
 
 from keras_kd.caching import pipelines
 from keras_kd.caching import targets
+from keras_kd.losses.kl import check_temperature
+from keras_kd.caching.compact_logits import reconstruct_top_k, sample_ids, sampled_logits
 from keras_kd.atomic import atomic_path
 from keras_kd.models.tools import inference_function, weights_fingerprint
 
@@ -26,34 +28,6 @@ _READ_CHUNK = 1 << 20
 # them, and memory stays bounded by the group.
 _GROUP_BYTES = 8 << 20
 _GROUP_EXAMPLES = 1024
-
-
-def reconstruct_top_k(values, indices, log_normalizer, num_classes):
-    """Full logits from the top-k logits, as FKD does with soft labels.
-
-    The k stored classes keep their logits; the others share the remaining
-    probability mass (at T = 1) equally, which `log_normalizer` (the
-    logsumexp of the full logits) makes exact.
-
-    Args:
-        values: Float tensor `(batch, ..., k)`, the largest logits (per
-            example, or per token or pixel).
-        indices: Int tensor `(batch, ..., k)`, their classes.
-        log_normalizer: Float tensor `(batch, ...)`, logsumexp of all logits.
-        num_classes: Integer, the number of classes.
-
-    Returns:
-        Float32 tensor `(batch, ..., num_classes)` whose softmax keeps the
-        top-k probabilities and spreads the rest uniformly.
-    """
-    values = tf.cast(values, tf.float32)
-    log_normalizer = tf.cast(log_normalizer, tf.float32)
-    k = tf.shape(values)[-1]
-    top_mass = tf.reduce_sum(tf.exp(values - log_normalizer[..., None]), axis=-1)
-    rest = tf.maximum(1.0 - top_mass, 1e-12) / tf.cast(num_classes - k, tf.float32)
-    fill = log_normalizer + tf.math.log(rest)
-    hot = tf.one_hot(indices, num_classes)  # (batch, ..., k, classes)
-    return fill[..., None] + tf.reduce_sum(hot * (values - fill[..., None])[..., None], axis=-2)
 
 
 class RandomPipelineError(ValueError):
@@ -96,7 +70,16 @@ class TeacherCache:
         directory: String, where entries are stored.
         dtype: String, "float32" or "float16" (half the disk and I/O).
         top_k: Integer or None. Store only the k largest logits per example
-            (plus their classes and the log-normalizer) and rebuild the rest.
+            (or token; plus their classes and the log-normalizer) and
+            rebuild the rest.
+        samples: Integer or None. Store instead K class ids per example (or
+            token) drawn from the teacher's `softmax(logits / temperature)`
+            (`keras_kd.caching.compact_logits`): 4 bytes a draw, and, unlike
+            top-k, the forward-KL gradient stays unbiased. Distill with the
+            same temperature and `distillation_loss="kl"`.
+        temperature: Float > 0, the temperature the samples are drawn at.
+            Defaults to 1.0.
+        seed: Integer, seeds the draws. Defaults to 0.
         batch_size: Integer, the batch the teacher runs on for unbatched input.
             Batches of small inputs are grouped into one teacher call of up to
             1,024 examples or 8 MiB of input, which runs faster; the logits
@@ -110,11 +93,18 @@ class TeacherCache:
     ```
     """
 
-    def __init__(self, teacher, directory, dtype="float32", top_k=None, batch_size=256):
+    def __init__(self, teacher, directory, dtype="float32", top_k=None, batch_size=256,
+                 samples=None, temperature=1.0, seed=0):
         if dtype not in ("float32", "float16"):
             raise ValueError(f"`dtype` must be 'float32' or 'float16', got {dtype!r}.")
-        if top_k is not None and (int(top_k) != top_k or top_k < 1):
-            raise ValueError(f"`top_k` must be a positive integer or None, got {top_k!r}.")
+        for name, value in (("top_k", top_k), ("samples", samples)):
+            if value is not None and (int(value) != value or value < 1):
+                raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}.")
+        if top_k is not None and samples is not None:
+            raise ValueError("Give `top_k` or `samples`, not both: each is a way to store fewer bytes.")
+        self.samples = None if samples is None else int(samples)
+        self.temperature = check_temperature(temperature)
+        self.seed = int(seed)
         self.teacher = teacher
         self.directory = os.fspath(directory)
         self.dtype = dtype
@@ -164,11 +154,15 @@ class TeacherCache:
             for leaf in tf.nest.flatten(batch):
                 digest.update(np.asarray(leaf).tobytes())
         digest.update(f"{_FORMAT}:{self.dtype}:{self.top_k}".encode())
+        if self.samples:
+            digest.update(f":{self.samples}:{self.temperature}:{self.seed}".encode())
         return digest.hexdigest()[:24]
 
     def _record_dtype(self, shape):
         """One example's record: its logits `shape`, or per position the top k and a normalizer."""
         shape = tuple(shape)
+        if self.samples:
+            return np.dtype(("<i4", shape[:-1] + (self.samples,)))
         if self.top_k is None:
             return np.dtype((self.dtype, shape))
         top = shape[:-1] + (self.top_k,)
@@ -176,6 +170,8 @@ class TeacherCache:
 
     def _encode(self, logits):
         logits = np.asarray(logits, dtype="float32")
+        if self.samples:
+            return sample_ids(logits, self.samples, self.temperature, self._rng).tobytes()
         if self.top_k is None:
             return logits.astype(self.dtype).tobytes()
         k = self.top_k
@@ -193,6 +189,7 @@ class TeacherCache:
         source = dataset if batched else dataset.batch(self.batch_size)
         source = source.prefetch(tf.data.AUTOTUNE)  # overlap input with the teacher
         digest, sizes, logits_shapes = hashlib.sha256(), [], set()
+        self._rng = np.random.default_rng(self.seed)  # draws in the pipeline's order
         with atomic_path(entry) as tmp:
             os.makedirs(tmp)
             with open(os.path.join(tmp, _LOGITS), "wb") as f:
@@ -237,6 +234,8 @@ class TeacherCache:
                 "batch_size": int(sizes[0]) if batched else None,
                 "dtype": self.dtype,
                 "top_k": self.top_k,
+                "samples": self.samples,
+                "temperature": self.temperature,
                 "record_bytes": self._record_dtype(logits_shape).itemsize,
                 "sha256": digest.hexdigest(),
             }
@@ -290,6 +289,10 @@ class TeacherCache:
 
         @tf.autograph.experimental.do_not_convert  # plain tensor code; converting costs ~0.1 s
         def decode(records):
+            if meta.get("samples"):
+                ids = tf.reshape(tf.io.decode_raw(records, tf.int32),
+                                 (-1,) + shape[:-1] + (meta["samples"],))
+                return sampled_logits(ids, shape[-1], meta["temperature"])
             if top_k is None:
                 logits = tf.cast(tf.io.decode_raw(records, dtype), tf.float32)
                 return tf.reshape(logits, (-1,) + shape)

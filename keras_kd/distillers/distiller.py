@@ -274,6 +274,7 @@ class Distiller(DistillationTrainer):
             validation = fit_inputs.split_validation(fit_args["validation_data"])
             fit_inputs.check_fit_data(self, *validation[:2])
         fit_inputs.warn_about_random_layers(self.student)
+        fit_inputs.check_sampled_cache(self, cache_teacher)
         fit_args["callbacks"] = list(fit_args["callbacks"] or [])
         if self.warmup_epochs:
             fit_args["callbacks"].append(DistillationWarmup(self._warmup, self.warmup_epochs))

@@ -119,6 +119,29 @@ def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
         yield fit_args
 
 
+def check_sampled_cache(distiller, cache_teacher):
+    """Refuses a sampled `TeacherCache` whose draws would give a biased gradient.
+
+    The draws are unbiased for the forward KL at the temperature they were
+    drawn at only.
+    """
+    samples = getattr(cache_teacher, "samples", None)
+    if not samples:
+        return
+    if distiller.distillation_loss != "kl":
+        raise ValueError(
+            f"A sampled TeacherCache estimates the forward KL's gradient without bias; "
+            f"distillation_loss={distiller.distillation_loss!r} would be biased. Use "
+            "distillation_loss='kl', or a full or top-k cache."
+        )
+    if abs(distiller.temperature - cache_teacher.temperature) > 1e-6:
+        raise ValueError(
+            f"The TeacherCache drew its samples at T={cache_teacher.temperature} but the "
+            f"distiller's temperature is {distiller.temperature}. Build the cache with "
+            f"temperature={distiller.temperature}."
+        )
+
+
 def cache_for(view, cache_teacher, epochs, stack):
     """The `TeacherCache` that datasets use, or None to run the teachers per batch."""
     teacher_view = view.model
@@ -128,10 +151,11 @@ def cache_for(view, cache_teacher, epochs, stack):
                 "`cache_teacher` is a TeacherCache of another model. Build it "
                 "from `distiller.teacher_view`."
             )
-        if cache_teacher.top_k is not None and teacher_view is not view.teachers[0]:
+        compact = cache_teacher.top_k is not None or cache_teacher.samples is not None
+        if compact and teacher_view is not view.teachers[0]:
             raise ValueError(
-                "A top-k TeacherCache stores one teacher's logits only; with "
-                "several teachers or feature hints use top_k=None."
+                "A top-k or sampled TeacherCache stores one teacher's logits only; with "
+                "several teachers or feature hints use top_k=None and samples=None."
             )
         return cache_teacher
     if isinstance(cache_teacher, (str, os.PathLike)):
