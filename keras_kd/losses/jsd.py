@@ -78,10 +78,8 @@ class GeneralizedJSD(TemperedLoss):
         temperature: Float, greater than 0, or a scalar `keras.Variable`.
             Defaults to 1.0.
         beta: Float in (0, 1), the teacher's weight in the mixture. Defaults to 0.5.
-        name: String. Defaults to "generalized_jsd".
-        reduction: String, a Keras loss reduction. Defaults to
-            "sum_over_batch_size".
-        dtype: The dtype of the loss's computations. Defaults to float32.
+        **kwargs: `name` (default "generalized_jsd"), `reduction`, `dtype`,
+            as `keras_kd.losses.kl.TemperedLoss`.
 
     Example:
 
@@ -90,9 +88,10 @@ class GeneralizedJSD(TemperedLoss):
     ```
     """
 
-    def __init__(self, temperature=1.0, beta=0.5, name="generalized_jsd",
-                 reduction="sum_over_batch_size", dtype=None):
-        super().__init__(temperature, name=name, reduction=reduction, dtype=dtype)
+    default_name = "generalized_jsd"
+
+    def __init__(self, temperature=1.0, beta=0.5, **kwargs):
+        super().__init__(temperature, **kwargs)
         self.beta = check_beta(beta)
 
     def call(self, y_true, y_pred):

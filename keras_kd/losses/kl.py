@@ -93,8 +93,10 @@ class TemperedLoss(keras.losses.Loss):
         dtype: The dtype of the loss's computations. Defaults to float32.
     """
 
+    default_name = None
+
     def __init__(self, temperature=1.0, name=None, reduction="sum_over_batch_size", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name or self.default_name, reduction=reduction, dtype=dtype)
         if not isinstance(temperature, keras.Variable):
             temperature = check_temperature(temperature)
         self.temperature = temperature
@@ -109,13 +111,7 @@ class TemperedLoss(keras.losses.Loss):
 class DistillationLoss(TemperedLoss):
     """`T^2 * KL(teacher || student)` between tempered distributions (`distillation_loss`).
 
-    Args:
-        temperature: Float, greater than 0, or a scalar `keras.Variable`.
-            Defaults to 1.0.
-        name: String. Defaults to "distillation_loss".
-        reduction: String, a Keras loss reduction. Defaults to
-            "sum_over_batch_size".
-        dtype: The dtype of the loss's computations. Defaults to float32.
+    Arguments as `TemperedLoss`; the name defaults to "distillation_loss".
 
     Example:
 
@@ -125,9 +121,7 @@ class DistillationLoss(TemperedLoss):
     ```
     """
 
-    def __init__(self, temperature=1.0, name="distillation_loss",
-                 reduction="sum_over_batch_size", dtype=None):
-        super().__init__(temperature, name=name, reduction=reduction, dtype=dtype)
+    default_name = "distillation_loss"
 
     def call(self, y_true, y_pred):
         return distillation_loss(y_true, y_pred, self.temperature)

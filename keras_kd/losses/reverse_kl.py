@@ -36,13 +36,8 @@ def reverse_kl_divergence(teacher_logits, student_logits, temperature=1.0):
 class ReverseKLDivergence(TemperedLoss):
     """`T^2 * KL(student || teacher)` (`reverse_kl_divergence`) as a Keras `Loss`.
 
-    Args:
-        temperature: Float, greater than 0, or a scalar `keras.Variable`.
-            Defaults to 1.0.
-        name: String. Defaults to "reverse_kl_divergence".
-        reduction: String, a Keras loss reduction. Defaults to
-            "sum_over_batch_size".
-        dtype: The dtype of the loss's computations. Defaults to float32.
+    Arguments as `keras_kd.losses.kl.TemperedLoss`; the name defaults to
+    "reverse_kl_divergence".
 
     Example:
 
@@ -51,9 +46,7 @@ class ReverseKLDivergence(TemperedLoss):
     ```
     """
 
-    def __init__(self, temperature=1.0, name="reverse_kl_divergence",
-                 reduction="sum_over_batch_size", dtype=None):
-        super().__init__(temperature, name=name, reduction=reduction, dtype=dtype)
+    default_name = "reverse_kl_divergence"
 
     def call(self, y_true, y_pred):
         return reverse_kl_divergence(y_true, y_pred, self.temperature)
