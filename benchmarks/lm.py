@@ -124,7 +124,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--teacher-steps", type=int, default=3000)
     parser.add_argument("--student-steps", type=int, default=1500)
-    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--temperature", type=float, default=1.0)
     args = parser.parse_args()
     if args.quick:
