@@ -21,7 +21,8 @@ SEEDS = (0, 1, 2)
 def train_student(digits, teacher, seed, alpha):
     student = architectures.build("mlp-small", digits.input_shape, 10, seed=seed)
     distiller = keras_kd.Distiller(student, teacher, temperature=4.0, alpha=alpha)
-    distiller.compile(keras.optimizers.Adam(3e-3))
+    # One compiled call per epoch (17 steps): the same steps, less Python per step.
+    distiller.compile(keras.optimizers.Adam(3e-3), steps_per_execution=17)
     distiller.fit(digits.x_train, digits.y_train, batch_size=64, epochs=40, verbose=0)
     return student.predict(digits.x_test, verbose=0)
 
