@@ -88,3 +88,17 @@ def test_importing_the_package_and_the_losses_registry_starts_no_tensorflow():
             "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_console_script_loads_the_new_cli_without_a_deprecation_warning():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "keras-kd"]
+    assert script.value == "keras_kd.app.cli:main"  # not an old path (setup.cfg)
+    sys.modules.pop("keras_kd.cli", None)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        main = script.load()
+    assert main is importlib.import_module("keras_kd.app.cli").main
