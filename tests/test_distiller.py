@@ -335,3 +335,25 @@ def test_xla_gives_the_same_numbers():
     for a, b in zip(w_plain, w_xla):
         np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(l_plain, l_xla, rtol=1e-5)
+
+
+def test_the_teacher_inference_function_is_traced_once_across_fits_and_freed_with_the_model():
+    import gc
+
+    from keras_kd.models import tools
+
+    teacher, student = tiny_models(seed=3)
+    x, y = tiny_data(n=40)
+    distiller = keras_kd.Distiller(student, teacher)
+    distiller.compile("sgd")
+    distiller.fit(x, y, batch_size=40, epochs=1, verbose=0)
+    function = tools.inference_function(teacher)
+    traces = function.experimental_get_tracing_count()
+    assert traces >= 1  # the first fit ran the teacher through it
+    distiller.fit(x, y, batch_size=40, epochs=1, verbose=0)
+    assert tools.inference_function(teacher) is function
+    assert function.experimental_get_tracing_count() == traces  # no new trace
+    held = len(tools._INFERENCE)
+    del distiller, teacher, function
+    gc.collect()
+    assert len(tools._INFERENCE) < held  # the entry went with its model

@@ -106,7 +106,6 @@ class Distiller(DistillationTrainer):
         # share the real models' layers); the projections are tracked here.
         self._view = TeacherView(teachers, student, self.hints)
         self.hint_projections = self.view.projections
-        self._teacher_fn = None
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         self.teacher_loss_trackers = self.soft_term.trackers
@@ -158,9 +157,7 @@ class Distiller(DistillationTrainer):
             NumPy array, one row per example: the teacher's logits, or with
             several teachers or hints every teacher's logits and features.
         """
-        if self._teacher_fn is None:
-            self._teacher_fn = inference_function(self.teacher_view)
-        return run_batches(self._teacher_fn, x, batch_size)
+        return run_batches(inference_function(self.teacher_view), x, batch_size)
 
     def trained_variables(self):
         variables = list(self.student.trainable_variables)

@@ -1,6 +1,7 @@
 """Model tools: softmax models to logit models, ensembles, weight fingerprints, batched inference."""
 
 import hashlib
+import weakref
 
 import keras
 import numpy as np
@@ -101,11 +102,23 @@ def weights_fingerprint(model):
 
 
 def inference_function(model):
-    """A compiled `model(batch, training=False)`, traced once per input shape."""
-    # As Keras's own predict step: a Keras model needs no AutoGraph, and
-    # converting costs about 0.3 s on first use.
-    call = tf.autograph.experimental.do_not_convert(lambda batch: model(batch, training=False))
-    return tf.function(call, reduce_retracing=True)
+    """A compiled `model(batch, training=False)`, traced once per input shape.
+
+    One function per model, kept while the model lives, so every `fit` and
+    cache that runs the same teacher reuses its traces.
+    """
+    function = _INFERENCE.get(model)
+    if function is None:
+        # As Keras's own predict step: a Keras model needs no AutoGraph, and
+        # converting costs about 0.3 s on first use.
+        # A weak reference: the function must not keep its own key alive.
+        ref = weakref.ref(model)
+        call = tf.autograph.experimental.do_not_convert(lambda batch: ref()(batch, training=False))
+        function = _INFERENCE[model] = tf.function(call, reduce_retracing=True)
+    return function
+
+
+_INFERENCE = weakref.WeakKeyDictionary()
 
 
 def run_batches(function, x, batch_size=None):
