@@ -157,6 +157,10 @@ def test_masked_token_loss_matches_float64_in_fit_and_evaluate(kind):
     want = reference(distiller, x, y, weights, kind)
     got = distiller.evaluate(x, y, sample_weight=weights, batch_size=N, verbose=0, return_dict=True)
     np.testing.assert_allclose(got["loss"], want, rtol=1e-5)
+    packed = targets.pack(y, np.asarray(distiller.teacher(x)))  # precomputed teacher outputs
+    got = distiller.evaluate(x, packed, sample_weight=weights, batch_size=N, verbose=0,
+                             return_dict=True)
+    np.testing.assert_allclose(got["loss"], want, rtol=1e-5)
     # Cached (the default for arrays: teacher outputs packed into the targets,
     # the per-token weights repeated for each target entry) and uncached.
     for cache in (True, False):
@@ -355,3 +359,10 @@ def test_sampled_cache_stores_k_ids_per_token_and_trains_only_where_unbiased(tmp
         jsd.fit(dataset, epochs=2, verbose=0, cache_teacher=cache)
     with pytest.raises(ValueError, match="`top_k` or `samples`, not both"):
         keras_kd.TeacherCache(teacher, tmp_path, top_k=2, samples=4)
+
+
+def test_feature_hints_on_token_logits_are_refused_with_the_fix():
+    teacher, student = token_model(16, 0), token_model(6, 1)
+    hidden = lambda model: model.layers[2].name  # noqa: E731  (the tanh Dense)
+    with pytest.raises(ValueError, match=r"classifier logits.*\(6, 11\) per example.*Drop `hints`"):
+        keras_kd.Distiller(student, teacher, hints=[(hidden(student), hidden(teacher))])

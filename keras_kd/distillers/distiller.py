@@ -278,6 +278,11 @@ class Distiller(DistillationTrainer):
         with fit_inputs.fit_inputs(self._view, fit_args, cache_teacher, augmented_epochs) as ready:
             return super().fit(**ready)
 
+    def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
+        """`keras.Model.evaluate`; per-token weights also work next to packed teacher outputs."""
+        return super().evaluate(x, y, *args, sample_weight=targets.weights_for(y, sample_weight),
+                                **kwargs)
+
     def export_student(self, path):
         """Writes the student alone (no hint projections) as a SavedModel at `path`, atomically.
 

@@ -47,6 +47,12 @@ class TeacherView:
                 teachers, teachers, [0] * len(teachers)
             )
             return
+        if len(teachers[0].outputs[0].shape) > 2:
+            raise ValueError(
+                "Feature hints work with classifier logits (batch, classes); this "
+                f"teacher outputs {tuple(teachers[0].outputs[0].shape[1:])} per example "
+                "(tokens or pixels). Drop `hints`, or distill the logits alone."
+            )
         self.student_features = hints_lib.with_features(
             student, [h.student_layer for h in hints], "student"
         )
