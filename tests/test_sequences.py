@@ -357,6 +357,10 @@ def test_sampled_cache_stores_k_ids_per_token_and_trains_only_where_unbiased(tmp
     jsd.compile("sgd")
     with pytest.raises(ValueError, match="forward KL's gradient without bias"):
         jsd.fit(dataset, epochs=2, verbose=0, cache_teacher=cache)
+    standardized = keras_kd.Distiller(student, teacher, temperature=2.0, standardize_logits=True)
+    standardized.compile("sgd")
+    with pytest.raises(ValueError, match="standardize_logits=True needs every logit"):
+        standardized.fit(dataset, epochs=2, verbose=0, cache_teacher=cache)
     with pytest.raises(ValueError, match="`top_k` or `samples`, not both"):
         keras_kd.TeacherCache(teacher, tmp_path, top_k=2, samples=4)
 

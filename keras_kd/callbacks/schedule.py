@@ -38,6 +38,49 @@ class DistillationSchedule(keras.callbacks.Callback):
             self.model.alpha = self.alpha(epoch)
 
 
+CURRICULUM_SHAPES = ("cosine", "linear")
+
+
+def curriculum(start, end, epochs, shape="cosine"):
+    """A schedule `epoch -> value` moving from `start` to `end` over `epochs` epochs, then holding.
+
+    The easy-to-hard curricula of curriculum temperature distillation
+    (CTKD, Li et al., AAAI 2023) ramp their difficulty along a cosine; with
+    `DistillationSchedule` this moves T (or alpha) the same way, one value
+    per epoch, without retracing the step.
+
+    Args:
+        start: Float, the value in epoch 0.
+        end: Float, the value from epoch `epochs` on.
+        epochs: Integer >= 1, the length of the ramp.
+        shape: String, "cosine" (slow at both ends) or "linear". Defaults to "cosine".
+
+    Returns:
+        A callable from a 0-based epoch to a float.
+
+    Example:
+
+    ```python
+    # T rises from 1 to 4 over the first 20 epochs.
+    schedule = keras_kd.DistillationSchedule(temperature=keras_kd.curriculum(1.0, 4.0, 20))
+    distiller.fit(x, y, epochs=30, callbacks=[schedule])
+    ```
+    """
+    start, end = float(start), float(end)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`epochs` must be an integer >= 1 (the ramp's length), got {epochs!r}.")
+    if shape not in CURRICULUM_SHAPES:
+        raise ValueError(f"`shape` must be one of {CURRICULUM_SHAPES}, got {shape!r}.")
+
+    def value(epoch):
+        progress = min(max(epoch, 0), epochs) / epochs
+        if shape == "cosine":
+            progress = 0.5 * (1.0 - math.cos(math.pi * progress))
+        return start + (end - start) * progress
+
+    return value
+
+
 NAN_MARKER = "keras_kd: the training loss is NaN or infinite"
 
 

@@ -1,5 +1,6 @@
 """Up-front checks of distillation inputs, each raising an error that names the fix."""
 
+import math
 import os
 
 import keras
@@ -188,6 +189,24 @@ def check_choice(name, value, choices):
     """Returns `value`, or raises naming the choices."""
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
+    return value
+
+
+def check_non_negative(name, value):
+    """Returns `value` as a float, or raises unless it is a finite number >= 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a number >= 0, got {value!r}.") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+    return number
+
+
+def check_boolean(name, value):
+    """Returns `value`, or raises unless it is True or False."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False, got {value!r}.")
     return value
 
 

@@ -12,9 +12,11 @@ from keras_kd.distillers.soft_term import SoftTerm
 from keras_kd.distillers.teacher_view import TeacherView
 from keras_kd.distillers.trainer import DistillationTrainer
 from keras_kd.distribute.replicas import (
-    batch_size, mean_over_batch, regularization_loss, unscale_for_replicas,
+    batch_size, mean_over_batch, regularization_loss, scale_for_replicas, sum_over_global_batch,
+    unscale_for_replicas,
 )
 from keras_kd.losses import hint_loss
+from keras_kd.losses.dist import broadcast_weights
 from keras_kd.losses.jsd import check_beta
 from keras_kd.losses.registry import label_loss, soft_loss
 from keras_kd.models.export import export_saved_model
@@ -49,11 +51,19 @@ class Distiller(DistillationTrainer):
             label term gets `1 - alpha`. Defaults to 0.9.
         distillation_loss: String, a `keras_kd.losses.SOFT_LOSSES` name: "kl"
             (forward KL), "reverse_kl", "jsd" (generalized Jensen-Shannon)
-            or "dkd". Defaults to "kl".
+            "dkd" (decoupled KD) or "dist" (DIST's Pearson relations).
+            Defaults to "kl".
         dkd_alpha: Float, DKD's target-class weight. Defaults to 1.0.
         dkd_beta: Float, DKD's non-target weight. Defaults to 8.0.
         jsd_beta: Float in (0, 1), the teacher's weight in JSD's mixture.
             Defaults to 0.5.
+        dist_beta: Float, DIST's inter-class (per-example) weight. Defaults to 1.0.
+        dist_gamma: Float, DIST's intra-class (across the batch) weight; its
+            correlations are over the global batch under a strategy.
+            Defaults to 1.0.
+        standardize_logits: Boolean. Z-score each example's teacher and
+            student logits before the temperature (logit standardization,
+            Sun et al. 2024), with any `distillation_loss`. Defaults to False.
         warmup_epochs: Integer >= 0; the soft term ramps linearly from
             `1 / warmup_epochs` to 1 (DKD's warm-up). Defaults to 0 (none).
         teacher_weights: None (equal), a list of non-negative floats, one per
@@ -76,7 +86,8 @@ class Distiller(DistillationTrainer):
     """
 
     def __init__(self, student, teacher, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA,
-                 distillation_loss="kl", dkd_alpha=1.0, dkd_beta=8.0, jsd_beta=0.5, warmup_epochs=0,
+                 distillation_loss="kl", dkd_alpha=1.0, dkd_beta=8.0, jsd_beta=0.5,
+                 dist_beta=1.0, dist_gamma=1.0, standardize_logits=False, warmup_epochs=0,
                  teacher_weights=None, teacher_combination="average", hints=None, **kwargs):
         super().__init__(**kwargs)
         student, teachers = checks.check_distiller_models(student, teacher)
@@ -89,11 +100,14 @@ class Distiller(DistillationTrainer):
         self.dkd_alpha = float(dkd_alpha)
         self.dkd_beta = float(dkd_beta)
         self.jsd_beta = check_beta(jsd_beta)
+        self.dist_beta = checks.check_non_negative("dist_beta", dist_beta)
+        self.dist_gamma = checks.check_non_negative("dist_gamma", dist_gamma)
+        self.standardize_logits = checks.check_boolean("standardize_logits", standardize_logits)
         self.warmup_epochs = checks.check_warmup_epochs(warmup_epochs)
         self.soft_loss = soft_loss(distillation_loss)
         options = {k: getattr(self, v) for k, v in self.soft_loss.options.items()}
         self.soft_term = SoftTerm(self.soft_loss, options, len(teachers), teacher_weights,
-                                  teacher_combination)
+                                  teacher_combination, self.standardize_logits)
         self.teacher_combination = teacher_combination
         self.teacher_weights = self.soft_term.weights
         self.hints = hints_lib.as_hints(hints)
@@ -194,10 +208,17 @@ class Distiller(DistillationTrainer):
         local_batch = batch_size(x)
         # Padded tokens (a Keras mask on the student's logits) count nothing.
         mask = internals.keras_mask(y_pred)
+        teacher_logits = parts[: len(self.teachers)]
         per_example = self.soft_term(
-            parts[: len(self.teachers)], y_pred, labels, self._temperature, sample_weight, mask
+            teacher_logits, y_pred, labels, self._temperature, sample_weight, mask
         )
         soft = mean_over_batch(per_example, sample_weight, mask)
+        batch_term = self.soft_term.batch_term(
+            teacher_logits, y_pred, labels, self._temperature,
+            broadcast_weights(per_example, sample_weight, mask), sum_over_global_batch,
+        )
+        if batch_term is not None:  # one value for the global batch, shared by the replicas
+            soft = soft + scale_for_replicas(batch_term)
         self.distillation_loss_tracker.update_state(
             unscale_for_replicas(soft), sample_weight=local_batch
         )
@@ -300,6 +321,8 @@ class Distiller(DistillationTrainer):
             "temperature": self.temperature, "alpha": self.alpha,
             "distillation_loss": self.distillation_loss,
             "dkd_alpha": self.dkd_alpha, "dkd_beta": self.dkd_beta, "jsd_beta": self.jsd_beta,
+            "dist_beta": self.dist_beta, "dist_gamma": self.dist_gamma,
+            "standardize_logits": self.standardize_logits,
             "warmup_epochs": self.warmup_epochs,
             "teacher_weights": self.teacher_weights if len(self.teachers) > 1 else None,
             "teacher_combination": self.teacher_combination,

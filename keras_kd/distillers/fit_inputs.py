@@ -134,6 +134,12 @@ def check_sampled_cache(distiller, cache_teacher):
             f"distillation_loss={distiller.distillation_loss!r} would be biased. Use "
             "distillation_loss='kl', or a full or top-k cache."
         )
+    if distiller.standardize_logits:
+        raise ValueError(
+            "A sampled TeacherCache estimates the forward KL of the raw logits; "
+            "standardize_logits=True needs every logit of each example. Use a full or "
+            "top-k cache, or standardize_logits=False."
+        )
     if abs(distiller.temperature - cache_teacher.temperature) > 1e-6:
         raise ValueError(
             f"The TeacherCache drew its samples at T={cache_teacher.temperature} but the "

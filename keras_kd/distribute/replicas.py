@@ -34,6 +34,21 @@ def unscale_for_replicas(value):
     return value
 
 
+def sum_over_global_batch(values):
+    """Sums `values` over its first axis and over the replicas in sync.
+
+    Inside a replica context with several replicas this is an all-reduce,
+    whose gradient is the all-reduce of the incoming gradients, so a loss
+    computed from these sums has exactly the gradient it has on one device
+    over the whole batch.
+    """
+    total = ops.sum(values, axis=0)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return total
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, total)
+
+
 def batch_size(x):
     """The local batch size of a (possibly nested) input batch."""
     first = next(t for t in tf.nest.flatten(x) if t is not None)

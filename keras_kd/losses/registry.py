@@ -5,6 +5,7 @@ import dataclasses
 import keras
 from keras import ops
 
+from keras_kd.losses.dist import dist_inter_class, dist_intra_class
 from keras_kd.losses.dkd import decoupled_distillation_loss
 from keras_kd.losses.jsd import generalized_jsd
 from keras_kd.losses.kl import distillation_loss
@@ -22,12 +23,19 @@ class SoftLoss:
         needs_labels: Boolean; the term reads the true classes.
         options: Dict from the function's keyword options to the
             `Distiller` arguments that set them.
+        batch_function: None, or a callable `(teacher_logits,
+            student_logits, labels, temperature, weights, sum_over_batch,
+            **options) -> scalar` for a part of the term that relates the
+            examples of a batch to each other (DIST's intra-class relation);
+            `weights` are per-example weights of the shape of the per-example
+            values, and `sum_over_batch` sums over the global batch.
     """
 
     name: str
     function: object
     needs_labels: bool = False
     options: dict = dataclasses.field(default_factory=dict)
+    batch_function: object = None
 
 
 def _kl(teacher_logits, student_logits, labels, temperature):
@@ -52,12 +60,26 @@ def _dkd(teacher_logits, student_logits, labels, temperature, alpha, beta):
     )
 
 
+def _dist(teacher_logits, student_logits, labels, temperature, beta, gamma):
+    del labels, gamma
+    return beta * dist_inter_class(teacher_logits, student_logits, temperature)
+
+
+def _dist_batch(teacher_logits, student_logits, labels, temperature, weights, sum_over_batch,
+                beta, gamma):
+    del labels, beta
+    return gamma * dist_intra_class(teacher_logits, student_logits, temperature, weights,
+                                    sum_over_batch)
+
+
 SOFT_LOSSES = {
     "kl": SoftLoss("kl", _kl),
     "reverse_kl": SoftLoss("reverse_kl", _reverse_kl),
     "jsd": SoftLoss("jsd", _jsd, options={"beta": "jsd_beta"}),
     "dkd": SoftLoss("dkd", _dkd, needs_labels=True,
                     options={"alpha": "dkd_alpha", "beta": "dkd_beta"}),
+    "dist": SoftLoss("dist", _dist, options={"beta": "dist_beta", "gamma": "dist_gamma"},
+                     batch_function=_dist_batch),
 }
 
 
