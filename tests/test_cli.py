@@ -382,11 +382,11 @@ def test_the_default_recipe_with_progress_lines(workdir, capsys):
                           "--output", "d"], capsys)
     assert code == 0, err
     card = json.loads((workdir / "d" / "model_card.json").read_text())
-    assert card["recipe"] == "quick-ensemble"
-    assert card["teacher_architecture"] == "ensemble of 3 cnn-large"
+    assert card["recipe"] == "consistent-ensemble"
+    assert card["teacher_architecture"] == "ensemble of 5 cnn-large"
     assert card["student_architecture"] == "mlp-medium"
     # Progress goes to stderr, as plain lines when it is not a terminal.
-    for phase in ("teacher 1/3", "teacher 3/3", "student 1/2 (seed 0, scratch)",
+    for phase in ("teacher 1/5", "teacher 5/5", "student 1/2 (seed 0, scratch)",
                   "student 2/2 (seed 0, distilled)"):
         assert f"[keras-kd] {phase}: 1 epochs in" in err, err
 

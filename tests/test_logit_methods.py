@@ -267,13 +267,16 @@ def _dist_weights(strategy, x, y, sample_weight):
                                        distillation_loss="dist", dist_gamma=4.0,
                                        standardize_logits=True)
         distiller.compile(keras.optimizers.SGD(0.5))
+    # T = 1 in the first epoch, 3 in the second: the curriculum under the strategy too.
+    schedule = keras_kd.DistillationSchedule(temperature=keras_kd.curriculum(1.0, 3.0, 1))
     history = distiller.fit(x, y, sample_weight=sample_weight, batch_size=len(x) // 2, epochs=2,
-                            shuffle=False, verbose=0)
+                            shuffle=False, verbose=0, callbacks=[schedule])
+    assert distiller.temperature == 3.0
     return student.get_weights(), history.history["loss"]
 
 
 @pytest.mark.xdist_group("mirrored_methods")
-def test_dist_and_standardization_under_mirrored_strategy_match_one_device():
+def test_dist_standardization_and_curriculum_under_mirrored_strategy_match_one_device():
     """DIST's intra-class relation is over the global batch, not each replica's half."""
     x, y = tiny_data(n=64)
     sample_weight = np.random.default_rng(1).uniform(0.2, 1.5, size=64).astype("float32")
@@ -362,3 +365,16 @@ def test_new_options_survive_saving(tmp_path):
     loaded = keras.saving.load_model(path)
     assert (loaded.distillation_loss, loaded.dist_beta, loaded.dist_gamma,
             loaded.standardize_logits) == ("dist", 2.0, 0.25, True)
+
+
+def test_the_tuner_searches_with_the_new_methods_fixed():
+    x, y = tiny_data(n=32)
+    teacher, _ = tiny_models()
+    hypermodel = keras_kd.tuning.DistillerHyperModel(
+        lambda: tiny_models()[1], teacher, distiller_kwargs={
+            "distillation_loss": "dist", "dist_gamma": 2.0, "standardize_logits": True})
+    distiller = hypermodel.build_distiller(3.0, 0.5, 1e-2)
+    assert (distiller.distillation_loss, distiller.dist_gamma, distiller.standardize_logits) == (
+        "dist", 2.0, True)
+    history = distiller.fit(x, y, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))

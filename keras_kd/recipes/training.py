@@ -29,7 +29,8 @@ def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed
     from keras_kd.models.tools import compile_classifier
 
     recipe = get(recipe)
-    compile_classifier(teacher, keras.optimizers.Adam(defaults.LEARNING_RATE))
+    compile_classifier(teacher, keras.optimizers.Adam(defaults.LEARNING_RATE),
+                       steps_per_execution=defaults.STEPS_PER_EXECUTION)
     return teacher.fit(
         training_data(x, y, recipe, num_classes, seed, teacher=True), epochs=recipe.teacher_epochs,
         validation_data=validation_data, verbose=verbose, shuffle=False, callbacks=callbacks,
@@ -142,12 +143,13 @@ def train_student(student, x, y, recipe, num_classes, teacher=None, validation_d
         fit_kwargs.update(epochs=epochs, shuffle=False)
         rate = _cosine(recipe, epochs, len(x))
     keras.utils.set_random_seed(seed)  # the same order of recorded views for both students
+    speed = {"steps_per_execution": defaults.STEPS_PER_EXECUTION}
     if teacher is None:
-        compile_classifier(student, keras.optimizers.Adam(rate), one_hot=mixed)
+        compile_classifier(student, keras.optimizers.Adam(rate), one_hot=mixed, **speed)
         return student.fit(*fit_args, **fit_kwargs)
     distiller = Distiller(student, teacher, temperature=recipe.temperature, alpha=recipe.alpha)
     loss, metric = classifier_loss_and_metric(mixed)
-    distiller.compile(keras.optimizers.Adam(rate), loss=loss, metrics=[metric])
+    distiller.compile(keras.optimizers.Adam(rate), loss=loss, metrics=[metric], **speed)
     # Recorded views are arrays, so the teacher's logits are computed once in
     # memory; fresh views change every epoch, so the teacher runs per batch.
     return distiller.fit(*fit_args, cache_teacher=bool(recipe.views), **fit_kwargs)
