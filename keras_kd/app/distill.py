@@ -88,7 +88,9 @@ def _write_results(settings, data, teacher, teacher_source, scratch, distilled, 
             json.dump(card, f, indent=2)
         with open(os.path.join(out, "report.md"), "w") as f:
             f.write(f"# {data.name}: teacher vs students\n\n{table}\n\n{summary}\n")
-        plots.training_curves(scratch, distilled, os.path.join(out, "training_curves.png"))
+        recipe = settings.training_recipe()
+        plots.training_curves(scratch, distilled, os.path.join(out, "training_curves.png"),
+                              epochs_per_point=recipe.views if recipe and recipe.views else 1)
         plots.accuracy_latency(rows, os.path.join(out, "accuracy_vs_latency.png"))
     print(table)
     print(summary)

@@ -8,7 +8,12 @@ def _mean_curve(histories, key):
     return np.mean(curves, axis=0) if curves else None
 
 
-def training_curves(scratch, distilled, path):
+def training_curves(scratch, distilled, path, epochs_per_point=1):
+    """Label loss, distillation loss and test accuracy, mean over seeds, against epochs done.
+
+    `epochs_per_point`: epochs' worth of steps in one `fit` epoch (a recipe
+    training on k recorded views makes one `fit` epoch of k passes).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,17 +22,23 @@ def training_curves(scratch, distilled, path):
     scratch_h = [h for _, h in scratch]
     distilled_h = [h for _, h in distilled]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(_mean_curve(scratch_h, "loss"), label="scratch")
-    axes[0].plot(_mean_curve(distilled_h, "student_loss"), label="distilled")
+
+    def plot(ax, curve, **kwargs):
+        if curve is not None:
+            ax.plot(epochs_per_point * np.arange(1, len(curve) + 1), curve, **kwargs)
+
+    plot(axes[0], _mean_curve(scratch_h, "loss"), label="scratch")
+    plot(axes[0], _mean_curve(distilled_h, "student_loss"), label="distilled")
     axes[0].set_title("label loss (train)")
-    axes[1].plot(_mean_curve(distilled_h, "distillation_loss"), label="train", color="C1")
-    axes[1].plot(_mean_curve(distilled_h, "val_distillation_loss"), label="test", color="C1", ls="--")
+    plot(axes[1], _mean_curve(distilled_h, "distillation_loss"), label="train", color="C1")
+    plot(axes[1], _mean_curve(distilled_h, "val_distillation_loss"), label="test", color="C1",
+         ls="--")
     axes[1].set_title("distillation loss (distilled student)")
-    axes[2].plot(_mean_curve(scratch_h, "val_accuracy"), label="scratch")
-    axes[2].plot(_mean_curve(distilled_h, "val_accuracy"), label="distilled")
+    plot(axes[2], _mean_curve(scratch_h, "val_accuracy"), label="scratch")
+    plot(axes[2], _mean_curve(distilled_h, "val_accuracy"), label="distilled")
     axes[2].set_title("test accuracy")
     for ax in axes:
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epochs done")
         ax.legend()
     fig.suptitle(f"mean over {len(scratch)} seed(s)")
     fig.tight_layout()
