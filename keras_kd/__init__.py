@@ -39,19 +39,17 @@ __all__ = sorted(list(_EXPORTS) + list(_SUBPACKAGES))
 __version__ = "0.1.0"
 
 
-def _check_backend():
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        raise ImportError(
-            "keras_kd needs the TensorFlow backend of Keras, but KERAS_BACKEND is "
-            f"'{keras.backend.backend()}'. Set KERAS_BACKEND=tensorflow."
-        )
+# Public names that need TensorFlow itself (tf.data caches, SavedModel
+# serving); the rest runs on every Keras backend.
+_TENSORFLOW_ONLY = {"RandomPipelineError", "TeacherCache", "record_augmented_epochs"}
 
 
 def __getattr__(name):
     if name in _EXPORTS:
-        _check_backend()
+        if name in _TENSORFLOW_ONLY:
+            from keras_kd import backends
+
+            backends.require_tensorflow(f"keras_kd.{name}")
         value = getattr(importlib.import_module(f"keras_kd.{_EXPORTS[name]}"), name)
     elif name in _SUBPACKAGES:
         value = importlib.import_module(f"keras_kd.{name}")

@@ -6,10 +6,13 @@ it reads and why no public API does.
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 from keras.src.backend import get_keras_mask, set_keras_mask
-from tensorflow.core.framework import graph_pb2
-from tensorflow.python.data.ops import structured_function
+
+from keras_kd import backends
+
+# TensorFlow is imported by the entries that need it, so that the core runs on
+# JAX and PyTorch without it.
 
 KERAS_VERSION = "3.15.1"
 TENSORFLOW_VERSION = "2.21"
@@ -44,7 +47,7 @@ def with_keras_mask(values, mask):
     """A copy of `values` carrying `mask` as its Keras mask, which Keras losses read; `values` if no mask."""
     if mask is None:
         return values
-    values = tf.identity(values)
+    values = ops.copy(values)
     set_keras_mask(values, mask)
     return values
 
@@ -63,7 +66,9 @@ class OneReplicaBuild:
     """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if iterator is not None:
+        if iterator is not None and backends.is_tensorflow():
+            import tensorflow as tf
+
             local = self.distribute_strategy.experimental_local_results
             for _, _, batches in iterator:
                 data_batch = keras.tree.map_structure(
@@ -83,6 +88,8 @@ def in_multi_worker_mode(strategy):
 
 def dataset_graph(dataset):
     """A `tf.data` pipeline's GraphDef as TF serializes it (`Dataset._as_serialized_graph`)."""
+    from tensorflow.core.framework import graph_pb2
+
     graph = graph_pb2.GraphDef()
     graph.ParseFromString(dataset._as_serialized_graph(strip_device_assignment=True).numpy())
     return graph
@@ -90,6 +97,8 @@ def dataset_graph(dataset):
 
 def is_dataset_function(value):
     """Whether `value` is a function a `tf.data` stage maps (`StructuredFunctionWrapper`)."""
+    from tensorflow.python.data.ops import structured_function
+
     return isinstance(value, structured_function.StructuredFunctionWrapper)
 
 

@@ -4,7 +4,6 @@ import dataclasses
 import hashlib
 import re
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2, node_def_pb2
@@ -263,25 +262,6 @@ def _nodes(graph):
     for function in graph.library.function:
         nodes.extend(function.node_def)
     return nodes
-
-
-def random_layers(model):
-    """Names the layers of `model` that transform inputs randomly in training.
-
-    Keras random preprocessing layers (`RandomFlip`, `RandomRotation`, ...)
-    inside a student make it train on views the teacher never sees.
-
-    Args:
-        model: A `keras.Model`.
-
-    Returns:
-        List of layer names.
-    """
-    found = []
-    for layer in internals.flatten_layers(model):
-        if type(layer).__name__.startswith("Random") and isinstance(layer, keras.layers.Layer):
-            found.append(layer.name)
-    return found
 
 
 def is_batched(dataset):

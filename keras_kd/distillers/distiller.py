@@ -1,5 +1,7 @@
 """`Distiller`: a `keras.Model` that trains a student on frozen teachers' soft labels."""
 
+import os
+
 import keras
 from keras import ops
 
@@ -19,7 +21,7 @@ from keras_kd.losses import hint_loss
 from keras_kd.losses.dist import broadcast_weights
 from keras_kd.losses.jsd import check_beta
 from keras_kd.losses.registry import label_loss, soft_loss
-from keras_kd.models.export import export_saved_model
+from keras_kd.models.export import export_saved_model, save_keras
 from keras_kd.models.tools import inference_function, run_batches
 
 @keras.saving.register_keras_serializable(package="keras_kd")
@@ -305,11 +307,16 @@ class Distiller(DistillationTrainer):
                                 **kwargs)
 
     def export_student(self, path):
-        """Writes the student alone (no hint projections) as a SavedModel at `path`, atomically.
+        """Writes the student alone (no hint projections) at `path`, atomically.
+
+        A path ending in `.keras` gets a Keras file (every backend); any other
+        path a SavedModel folder (TensorFlow).
 
         Returns:
             String, the absolute path written.
         """
+        if os.fspath(path).endswith(".keras"):
+            return save_keras(self.student, path)
         return export_saved_model(self.student, path)
 
     def get_config(self):

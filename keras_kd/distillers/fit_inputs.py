@@ -14,13 +14,14 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_kd.caching import pipelines, targets
-from keras_kd.caching.augmented_epochs import record_augmented_epochs
-from keras_kd.caching.teacher_cache import TeacherCache
+from keras_kd import backends
+from keras_kd.caching import targets
 from keras_kd.distillers import checks
-from keras_kd.models.tools import inference_function, run_batches
+from keras_kd.models.tools import inference_function, random_layers, run_batches
+
+# The `tf.data` parts (caches, pipeline inspection, recorded epochs) are
+# imported where a dataset arrives: arrays need no TensorFlow.
 
 # Examples run through both models before training to check their outputs.
 PROBE_SIZE = 64
@@ -36,7 +37,7 @@ def check_fit_data(distiller, x, y):
     """
     if x is None:
         return
-    if isinstance(x, tf.data.Dataset):
+    if backends.is_tf_dataset(x):
         for batch in x.take(1):
             x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
         probe = x
@@ -89,12 +90,19 @@ def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
     x, y, batch_size = fit_args["x"], fit_args["y"], fit_args["batch_size"]
     teacher_view = view.model
     with contextlib.ExitStack() as stack:
-        look = isinstance(x, tf.data.Dataset) and not is_packed_dataset(x) and (
-            augmented_epochs
-            or (cache_teacher and x.cardinality() != tf.data.INFINITE_CARDINALITY)
-        )
-        info = pipelines.inspect(x) if look else None
+        info = None
+        if augmented_epochs:
+            backends.require_tensorflow("Recording augmented epochs (augmented_epochs=...)")
+        # Off TensorFlow a tf.data pipeline runs the teachers on every batch.
+        if backends.is_tensorflow() and backends.is_tf_dataset(x) and not is_packed_dataset(x) and (
+            augmented_epochs or (cache_teacher and not _infinite(x))
+        ):
+            from keras_kd.caching import pipelines
+
+            info = pipelines.inspect(x)
         if augmented_epochs and info is not None and info.random:
+            from keras_kd.caching.augmented_epochs import record_augmented_epochs
+
             folder = _folder_of(cache_teacher) or stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="keras_kd_views_")
             )
@@ -149,8 +157,18 @@ def check_sampled_cache(distiller, cache_teacher):
 
 
 def cache_for(view, cache_teacher, epochs, stack):
-    """The `TeacherCache` that datasets use, or None to run the teachers per batch."""
+    """The `TeacherCache` that datasets use, or None to run the teachers per batch.
+
+    Off TensorFlow there are no `tf.data` caches: None, unless a cache or a
+    folder was asked for by name, which is refused with the backend it needs.
+    """
     teacher_view = view.model
+    if not backends.is_tensorflow():
+        if not isinstance(cache_teacher, bool):
+            backends.require_tensorflow("A TeacherCache (cache_teacher=<cache or folder>)")
+        return None
+    from keras_kd.caching.teacher_cache import TeacherCache
+
     if isinstance(cache_teacher, TeacherCache):
         if cache_teacher.teacher is not teacher_view:
             raise ValueError(
@@ -193,10 +211,12 @@ def attach_teacher_outputs(teacher_view, x, y, batch_size, cache, info=None):
             return x, y
         outputs = run_batches(inference_function(teacher_view), x, batch_size)
         return x, targets.pack(y, outputs)
-    if not isinstance(x, tf.data.Dataset) or cache is None or is_packed_dataset(x):
+    if not backends.is_tf_dataset(x) or cache is None or is_packed_dataset(x):
         return x, y
-    if x.cardinality() == tf.data.INFINITE_CARDINALITY:
+    if _infinite(x):
         return x, y
+    from keras_kd.caching import pipelines
+
     info = info or pipelines.inspect(x)
     if info.random:
         warnings.warn(
@@ -213,7 +233,15 @@ def attach_teacher_outputs(teacher_view, x, y, batch_size, cache, info=None):
 def in_memory(x):
     """Whether `x` is a (nested) structure of NumPy arrays or eager tensors."""
     leaves = keras.tree.flatten(x)
-    return bool(leaves) and all(isinstance(leaf, (np.ndarray, tf.Tensor)) for leaf in leaves)
+    return bool(leaves) and all(
+        isinstance(leaf, np.ndarray) or keras.ops.is_tensor(leaf) for leaf in leaves
+    )
+
+
+def _infinite(dataset):
+    import tensorflow as tf
+
+    return dataset.cardinality() == tf.data.INFINITE_CARDINALITY
 
 
 def is_packed_dataset(dataset):
@@ -231,7 +259,7 @@ def split_validation(validation_data):
 
 def warn_about_random_layers(student):
     """Warns when the student has random layers the teacher never sees."""
-    names = pipelines.random_layers(student)
+    names = random_layers(student)
     if names:
         warnings.warn(
             f"The student has random layers ({', '.join(names)}) that change "
@@ -242,6 +270,8 @@ def warn_about_random_layers(student):
 
 
 def _folder_of(cache_teacher):
+    from keras_kd.caching.teacher_cache import TeacherCache
+
     if isinstance(cache_teacher, TeacherCache):
         return cache_teacher.directory
     if isinstance(cache_teacher, (str, os.PathLike)):

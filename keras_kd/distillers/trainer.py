@@ -1,10 +1,9 @@
 """`DistillationTrainer`: the one training step every keras_kd model shares."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from keras_kd import internals
+from keras_kd import backends, internals
 from keras_kd.distillers import checks
 from keras_kd.losses.kl import check_temperature
 from keras_kd.callbacks.schedule import NAN_MARKER, StopOnNaN, nan_message
@@ -24,12 +23,15 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
     - `step_loss(x, y, y_pred, extras, sample_weight)`: the per-replica loss;
     - `trained_variables()`: the variables the optimizer updates.
 
-    The step then runs the forward pass under a tape, fails before the update
-    when the loss is NaN or infinite (in graph, no host round trip), records
-    the unscaled loss, scales it for mixed precision, applies the gradients
-    and returns the metrics; `fit()` turns a NaN failure into a
-    `FloatingPointError` naming the epoch. It also works around Keras's
-    multi-worker failures (keras-team/keras#20585).
+    On TensorFlow the step then runs the forward pass under a tape, fails
+    before the update when the loss is NaN or infinite (in graph, no host
+    round trip), records the unscaled loss, scales it for mixed precision,
+    applies the gradients and returns the metrics; `fit()` turns a NaN failure
+    into a `FloatingPointError` naming the epoch. It also works around Keras's
+    multi-worker failures (keras-team/keras#20585). On JAX and PyTorch Keras's
+    own step runs and calls `compute_loss`, which subclasses implement with the
+    same `step_loss`; a NaN loss then stops `fit()` at the end of its epoch
+    (`StopOnNaN`).
     """
 
     def init_softening(self, temperature, alpha):
@@ -85,7 +87,9 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
     def trained_variables(self):
         raise NotImplementedError
 
-    def train_step(self, data):
+    def _tf_train_step(self, data):
+        import tensorflow as tf
+
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         # Frozen models run here, before the tape: nothing of them is recorded.
         y = self.prepare_targets(x, y)
@@ -103,7 +107,7 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self.replica_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
-    def test_step(self, data):
+    def _tf_test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y = self.prepare_targets(x, y)
         y_pred, extras = self.forward(x, training=False)
@@ -112,6 +116,12 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
             unscale_for_replicas(loss), sample_weight=batch_size(x)
         )
         return self.replica_logs(self.compute_metrics(x, y, y_pred, sample_weight))
+
+    # JAX and PyTorch keep Keras's own steps (another signature on JAX), which
+    # call `compute_loss`.
+    if backends.is_tensorflow():
+        train_step = _tf_train_step
+        test_step = _tf_test_step
 
     def replica_logs(self, logs):
         """Step logs in the shape Keras can reduce across workers.
@@ -128,6 +138,10 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
         """`keras.Model.fit`; a NaN or infinite loss raises `FloatingPointError`."""
         tracker = _EpochTracker()
         callbacks = list(callbacks or []) + [StopOnNaN(), tracker]
+        if not backends.is_tensorflow():
+            return super().fit(*args, callbacks=callbacks, **kwargs)
+        import tensorflow as tf
+
         try:
             return super().fit(*args, callbacks=callbacks, **kwargs)
         except tf.errors.InvalidArgumentError as error:
@@ -145,6 +159,10 @@ def _as_float(variable):
 
 def multi_worker(strategy):
     """Whether `strategy` spans several worker processes."""
+    if not backends.is_tensorflow():
+        return False
+    import tensorflow as tf
+
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
         internals.in_multi_worker_mode(strategy)
     )

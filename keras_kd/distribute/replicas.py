@@ -3,18 +3,35 @@
 Inside a replica context a loss averaged over the local batch is divided by
 the number of replicas, so that the gradients the strategy sums across
 replicas equal the gradient of the mean over the global batch. Metrics are
-updated with the unscaled value.
+updated with the unscaled value. On JAX and PyTorch there are no replicas in
+this sense (`keras.distribution` computes the loss over the global batch),
+so every function here is the one-device one there.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from keras_kd import internals
+from keras_kd import backends, internals
+
+
+def _replica_context():
+    """TensorFlow's replica context with several replicas in sync, or None."""
+    if not backends.is_tensorflow():
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
 
 
 def num_replicas():
     """The number of replicas in sync of the current strategy (1 without one)."""
+    if not backends.is_tensorflow():
+        return 1
+    import tensorflow as tf
+
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
@@ -43,16 +60,14 @@ def sum_over_global_batch(values):
     over the whole batch.
     """
     total = ops.sum(values, axis=0)
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return total
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, total)
+    context = _replica_context()
+    return total if context is None else context.all_reduce("sum", total)
 
 
 def batch_size(x):
     """The local batch size of a (possibly nested) input batch."""
-    first = next(t for t in tf.nest.flatten(x) if t is not None)
-    return tf.shape(first)[0]
+    first = next(t for t in keras.tree.flatten(x) if t is not None)
+    return ops.shape(first)[0]
 
 
 class _PerExampleValues(keras.losses.Loss):

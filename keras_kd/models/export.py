@@ -2,6 +2,7 @@
 
 import os
 
+from keras_kd import backends
 from keras_kd.atomic import atomic_path
 
 
@@ -26,6 +27,7 @@ def export_saved_model(model, path):
     keras_kd.export_saved_model(student, "saved_models/digits_student")
     ```
     """
+    backends.require_tensorflow("SavedModel export (save a .keras file with save_keras instead)")
     with atomic_path(path) as tmp:
         model.export(tmp, format="tf_saved_model", verbose=False)
     return os.path.abspath(os.fspath(path))

@@ -4,7 +4,8 @@ import os
 import zipfile
 
 import keras
-import tensorflow as tf
+
+from keras_kd import backends
 
 
 def load_model(path, role="model"):
@@ -41,6 +42,9 @@ def load_model(path, role="model"):
             "a SavedModel folder."
         )
     if os.path.isdir(path):
+        backends.require_tensorflow(f"Loading the SavedModel folder '{path}'")
+        import tensorflow as tf
+
         if not tf.saved_model.contains_saved_model(path):
             raise ValueError(
                 f"The {role} path '{path}' is a folder without a SavedModel in "
@@ -75,6 +79,8 @@ def load_model(path, role="model"):
 
 
 def _load_saved_model(path, role):
+    import tensorflow as tf
+
     loaded = tf.saved_model.load(path)
     endpoint = "serve" if hasattr(loaded, "serve") else "serving_default"
     if endpoint == "serve":

@@ -5,7 +5,8 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from keras_kd import backends, internals
 
 
 def strip_softmax(model):
@@ -105,8 +106,13 @@ def inference_function(model):
     """A compiled `model(batch, training=False)`, traced once per input shape.
 
     One function per model, kept while the model lives, so every `fit` and
-    cache that runs the same teacher reuses its traces.
+    cache that runs the same teacher reuses its traces. On JAX and PyTorch it
+    is Keras's own compiled `predict_on_batch`.
     """
+    if not backends.is_tensorflow():
+        return model.predict_on_batch
+    import tensorflow as tf
+
     function = _INFERENCE.get(model)
     if function is None:
         # As Keras's own predict step: a Keras model needs no AutoGraph, and
@@ -160,3 +166,22 @@ def compile_classifier(model, optimizer, one_hot=False, **kwargs):
     """
     loss, metric = classifier_loss_and_metric(one_hot)
     model.compile(optimizer, loss, metrics=[metric], **kwargs)
+
+
+def random_layers(model):
+    """Names the layers of `model` that transform inputs randomly in training.
+
+    Keras random preprocessing layers (`RandomFlip`, `RandomRotation`, ...)
+    inside a student make it train on views the teacher never sees.
+
+    Args:
+        model: A `keras.Model`.
+
+    Returns:
+        List of layer names.
+    """
+    found = []
+    for layer in internals.flatten_layers(model):
+        if type(layer).__name__.startswith("Random") and isinstance(layer, keras.layers.Layer):
+            found.append(layer.name)
+    return found

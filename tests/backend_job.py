@@ -1,0 +1,127 @@
+"""The JAX half of tests/test_backends.py (not a test module): runs with TensorFlow blocked.
+
+    KERAS_BACKEND=jax python tests/backend_job.py IN.npz OUT.npz
+
+IN.npz holds the data and the initial weights the TensorFlow half used; OUT.npz
+gets every number the test compares, with the same keys as the TensorFlow half.
+"""
+
+import sys
+
+import numpy as np
+
+
+def main():
+    import keras
+
+    import keras_kd
+    from keras_kd.caching import targets
+
+    assert keras.backend.backend() != "tensorflow"
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise AssertionError("TensorFlow must not be importable in the JAX half")
+    source, out = sys.argv[1:3]
+    data = dict(np.load(source))
+    results = run_scenarios(keras, keras_kd, targets, data)
+    try:
+        keras_kd.TeacherCache
+    except keras_kd.backends.BackendError as error:
+        results["teacher_cache_error"] = np.array(str(error))
+    np.savez(out, **results)
+
+
+def run_scenarios(keras, keras_kd, targets, data):
+    """Every scenario of the comparison; the TensorFlow half calls the same function."""
+    from keras_kd.backends import BackendError
+
+    x, y = data["x"], data["y"]
+    results = {}
+
+    def models():
+        teacher = mlp("teacher", 16)
+        other = mlp("other", 4)
+        student = mlp("student", 8)
+        for model in (teacher, other, student):
+            model.set_weights([data[f"{model.name}_{i}"] for i in range(4)])
+        return teacher, other, student
+
+    def mlp(name, width):
+        inputs = keras.Input((x.shape[1],))
+        h = keras.layers.Dense(width, activation="relu", name=f"{name}_hidden")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(3, name=f"{name}_logits")(h), name=name)
+
+    # The loss of one batch, for each kind of soft term.
+    kinds = {
+        "kl": dict(),
+        "dkd": dict(distillation_loss="dkd", dkd_beta=4.0),
+        "dist_ls": dict(distillation_loss="dist", dist_gamma=2.0, standardize_logits=True),
+        "two_teachers": dict(teacher_weights=[1.0, 3.0]),
+        "hint": dict(hints=[("student_hidden", "teacher_hidden")]),
+    }
+    for name, kwargs in kinds.items():
+        teacher, other, student = models()
+        teachers = [teacher, other] if name == "two_teachers" else teacher
+        distiller = keras_kd.Distiller(student, teachers, temperature=3.0, alpha=0.7, **kwargs)
+        distiller.compile(keras.optimizers.SGD(0.1))
+        if name == "hint":  # the projection's initial weights come from the TF half too
+            distiller.hint_projections[0].set_weights([data["projection_0"], data["projection_1"]])
+        loss = distiller.compute_loss(x, targets.pack(y, distiller.teacher_logits(x)),
+                                      distiller.student(x))
+        results[f"loss_{name}"] = np.asarray(keras.ops.convert_to_numpy(loss), "float64")
+
+    # A few SGD steps: distilled, and alpha = 0 against plain fit.
+    teacher, _, student = models()
+    before = [w.copy() for w in teacher.get_weights()]
+    distiller = keras_kd.Distiller(student, teacher, temperature=3.0, alpha=0.7)
+    distiller.compile(keras.optimizers.SGD(0.1), metrics=["accuracy"])
+    history = distiller.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+                            validation_data=(x, y))
+    for i, w in enumerate(student.get_weights()):
+        results[f"distilled_{i}"] = w
+    results["history_loss"] = np.array(history.history["loss"])
+    results["history_val_accuracy"] = np.array(history.history["val_accuracy"])
+    results["teacher_unchanged"] = np.array(all(
+        np.array_equal(a, b) for a, b in zip(before, teacher.get_weights())))
+    results["predict"] = distiller.predict(x[:4], verbose=0)
+    results["evaluate_loss"] = np.array(distiller.evaluate(x, y, verbose=0, return_dict=True)["loss"])
+    _, _, scratch = models()
+    zero = keras_kd.Distiller(scratch, models()[0], temperature=3.0, alpha=0.0)
+    zero.compile(keras.optimizers.SGD(0.1))
+    zero.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    _, _, plain = models()
+    plain.compile(keras.optimizers.SGD(0.1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    plain.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    results["alpha0_vs_plain"] = np.array(max(
+        np.abs(a - b).max() for a, b in zip(scratch.get_weights(), plain.get_weights())))
+
+    # Save and reload, and the student as .keras.
+    folder = data["folder"].item()
+    distiller.save(f"{folder}/distiller.keras")
+    reloaded = keras.saving.load_model(f"{folder}/distiller.keras")
+    results["reloaded_predict"] = reloaded.predict(x[:4], verbose=0)
+    distiller.export_student(f"{folder}/student.keras")
+    results["student_file_predict"] = keras.saving.load_model(
+        f"{folder}/student.keras").predict(x[:4], verbose=0)
+    try:
+        distiller.export_student(f"{folder}/student_sm")
+    except BackendError as error:
+        results["saved_model_error"] = np.array(str(error))
+    try:
+        distiller.fit(x, y, epochs=1, verbose=0, cache_teacher=f"{folder}/cache")
+    except BackendError as error:
+        results["cache_folder_error"] = np.array(str(error))
+    # A schedule moves T between epochs on this backend too.
+    schedule = keras_kd.DistillationSchedule(temperature=keras_kd.curriculum(1.0, 2.0, 1))
+    distiller.fit(x, y, epochs=2, verbose=0, callbacks=[schedule])
+    results["temperature_after_schedule"] = np.array(distiller.temperature)
+    return results
+
+
+if __name__ == "__main__":
+    sys.modules["tensorflow"] = None  # as on a machine without TensorFlow: importing it fails
+    main()

@@ -1,0 +1,121 @@
+"""The core on JAX, in a process where TensorFlow cannot be imported, against TF and float64."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import backend_job
+import keras_kd
+from test_logit_methods import ce64, dist64, kl64, softmax64, standardize64
+
+pytest.importorskip("jax", reason="the JAX half needs jax (pip install 'jax[cpu]', in the test extra)")
+
+T, ALPHA = 3.0, 0.7
+
+
+def forward64(data, name, x, hidden=False):
+    w = [np.asarray(data[f"{name}_{i}"], "float64") for i in range(4)]
+    h = np.maximum(x @ w[0] + w[1], 0)
+    return h if hidden else h @ w[2] + w[3]
+
+
+def dkd64(t, s, labels, alpha=1.0, beta=4.0):
+    p, q = softmax64(t, T), softmax64(s, T)
+    rows = np.arange(len(labels))
+    pt, qt = p[rows, labels], q[rows, labels]
+    tckd = pt * np.log(pt / qt) + (1 - pt) * np.log((1 - pt) / (1 - qt))
+    mask = np.ones_like(p, bool)
+    mask[rows, labels] = False
+    pn = np.where(mask, p, 1.0) / (1 - pt)[:, None]
+    qn = np.where(mask, q, 1.0) / (1 - qt)[:, None]
+    nckd = np.sum(np.where(mask, pn * np.log(pn / qn), 0.0), -1)
+    return T**2 * (alpha * tckd + beta * nckd)
+
+
+@pytest.fixture(scope="module")
+def both_backends(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backends")
+    rng = np.random.default_rng(0)
+    data = {"x": rng.normal(size=(48, 6)).astype("float32"),
+            "y": rng.integers(0, 3, 48).astype("int32"), "folder": np.array(str(folder))}
+    for name, width, seed in (("teacher", 16, 1), ("other", 4, 2), ("student", 8, 3)):
+        keras.utils.set_random_seed(seed)
+        weights = backend_job_mlp(name, width).get_weights()
+        data.update({f"{name}_{i}": w for i, w in enumerate(weights)})
+    keras.utils.set_random_seed(4)
+    projection = keras.layers.Dense(16)
+    projection.build((None, 8))
+    data.update({f"projection_{i}": w for i, w in enumerate(projection.get_weights())})
+    np.savez(folder / "in.npz", **data)
+    tf_results = backend_job.run_scenarios(keras, keras_kd, __import__(
+        "keras_kd.caching.targets", fromlist=["targets"]), dict(np.load(folder / "in.npz")))
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_job.py")
+    result = subprocess.run([sys.executable, job, str(folder / "in.npz"), str(folder / "out.npz")],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return data, tf_results, dict(np.load(folder / "out.npz"))
+
+
+def backend_job_mlp(name, width):
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(width, activation="relu", name=f"{name}_hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, name=f"{name}_logits")(h), name=name)
+
+
+def test_the_losses_on_jax_equal_float64_and_tensorflow(both_backends):
+    data, tf_results, jax_results = both_backends
+    x, y = data["x"].astype("float64"), data["y"]
+    t, o, s = (forward64(data, n, x) for n in ("teacher", "other", "student"))
+    ce = ce64(y, s).mean()
+    want = {
+        "kl": ALPHA * T**2 * kl64(softmax64(t, T), softmax64(s, T)).mean() + (1 - ALPHA) * ce,
+        "dkd": ALPHA * dkd64(t, s, y).mean() + (1 - ALPHA) * ce,
+        "dist_ls": ALPHA * dist64(standardize64(t), standardize64(s), T, 1.0, 2.0)
+        + (1 - ALPHA) * ce,
+        "two_teachers": ALPHA * T**2 * kl64(0.25 * softmax64(t, T) + 0.75 * softmax64(o, T),
+                                            softmax64(s, T)).mean() + (1 - ALPHA) * ce,
+    }
+    # A FitNets hint: the student's hidden layer, projected, against the teacher's (MSE).
+    projected = forward64(data, "student", x, hidden=True) @ data["projection_0"] + data[
+        "projection_1"]
+    hint = ((forward64(data, "teacher", x, hidden=True) - projected) ** 2).mean()
+    want["hint"] = want["kl"] + hint
+    for kind, value in want.items():
+        np.testing.assert_allclose(jax_results[f"loss_{kind}"], value, rtol=1e-5, err_msg=kind)
+        np.testing.assert_allclose(tf_results[f"loss_{kind}"], value, rtol=1e-5, err_msg=kind)
+
+
+def test_training_on_jax_reaches_the_tensorflow_weights(both_backends):
+    """Six SGD steps (rate 0.1) from the same weights and batches: float32 tolerance, 1e-5."""
+    data, tf_results, jax_results = both_backends
+    start = [data[f"student_{i}"] for i in range(4)]
+    moved = max(np.abs(jax_results[f"distilled_{i}"] - w).max() for i, w in enumerate(start))
+    assert moved > 1e-2
+    for i in range(4):
+        np.testing.assert_allclose(jax_results[f"distilled_{i}"], tf_results[f"distilled_{i}"],
+                                   atol=1e-5)
+    for key in ("history_loss", "history_val_accuracy", "predict", "evaluate_loss"):
+        np.testing.assert_allclose(jax_results[key], tf_results[key], rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+    assert bool(jax_results["teacher_unchanged"]) and bool(tf_results["teacher_unchanged"])
+    assert float(jax_results["alpha0_vs_plain"]) < 1e-6
+    assert float(tf_results["alpha0_vs_plain"]) < 1e-6
+
+
+def test_saving_and_what_needs_tensorflow_on_jax(both_backends):
+    _, _, jax_results = both_backends
+    np.testing.assert_allclose(jax_results["reloaded_predict"], jax_results["predict"], rtol=1e-6)
+    np.testing.assert_allclose(jax_results["student_file_predict"], jax_results["predict"],
+                               rtol=1e-6)
+    assert float(jax_results["temperature_after_schedule"]) == 2.0
+    for key, feature in (("saved_model_error", "SavedModel export"),
+                         ("cache_folder_error", "A TeacherCache"),
+                         ("teacher_cache_error", "keras_kd.TeacherCache")):
+        message = str(jax_results[key])
+        assert message.startswith(feature) and "needs the TensorFlow backend" in message, message
+        assert "runs 'jax'" in message and "KERAS_BACKEND=tensorflow" in message
