@@ -113,7 +113,10 @@ def test_saving_and_what_needs_tensorflow_on_jax(both_backends):
     np.testing.assert_allclose(jax_results["student_file_predict"], jax_results["predict"],
                                rtol=1e-6)
     assert float(jax_results["temperature_after_schedule"]) == 2.0
-    for key, feature in (("saved_model_error", "SavedModel export"),
+    assert int(jax_results["ban_generations"]) == 2
+    assert np.all((jax_results["ban_accuracy"] >= 0) & (jax_results["ban_accuracy"] <= 1))
+    for key, feature in (("mutual_error", "MutualDistiller"),
+                         ("saved_model_error", "SavedModel export"),
                          ("cache_folder_error", "A TeacherCache"),
                          ("teacher_cache_error", "keras_kd.TeacherCache")):
         message = str(jax_results[key])

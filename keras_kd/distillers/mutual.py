@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_kd import backends
 from keras_kd.distillers import checks
 from keras_kd import losses
 from keras_kd.losses.registry import label_loss
@@ -42,6 +43,9 @@ class MutualDistiller(DistillationTrainer):
     """
 
     def __init__(self, peers, temperature=1.0, alpha=0.5, **kwargs):
+        # Its step trains every peer from one forward pass of all of them;
+        # Keras's JAX and PyTorch steps differentiate `call`'s single output.
+        backends.require_tensorflow("MutualDistiller (deep mutual learning)")
         super().__init__(**kwargs)
         peers = list(peers) if isinstance(peers, (list, tuple)) else [peers]
         if len(peers) < 2:
