@@ -1,6 +1,8 @@
 """The JAX half of tests/test_backends.py (not a test module): runs with TensorFlow blocked.
 
     KERAS_BACKEND=jax python tests/backend_job.py IN.npz OUT.npz
+    KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
+        python tests/backend_job.py IN.npz OUT.npz --data-parallel
 
 IN.npz holds the data and the initial weights the TensorFlow half used; OUT.npz
 gets every number the test compares, with the same keys as the TensorFlow half.
@@ -28,6 +30,9 @@ def main():
         raise AssertionError("TensorFlow must not be importable in the JAX half")
     source, out = sys.argv[1:3]
     data = dict(np.load(source))
+    if "--data-parallel" in sys.argv:
+        np.savez(out, **data_parallel(keras, keras_kd, data))
+        return
     results = run_scenarios(keras, keras_kd, targets, data)
     try:
         keras_kd.TeacherCache
@@ -44,6 +49,31 @@ def main():
     results["ban_generations"] = np.array(len(ban.models))
     results["ban_accuracy"] = np.array([row["val_accuracy"] for row in ban.table])
     np.savez(out, **results)
+
+
+def data_parallel(keras, keras_kd, data):
+    """The same DIST + standardization steps on one device and under DataParallel over two."""
+    import jax
+
+    x, y = data["x"], data["y"]
+    results = {"devices": np.array(len(jax.devices()))}
+    for name, distribution in (("one", None),
+                               ("two", keras.distribution.DataParallel(devices=jax.devices()))):
+        keras.distribution.set_distribution(distribution)
+        keras.utils.set_random_seed(0)
+        teacher = keras.Sequential([keras.Input((x.shape[1],)),
+                                    keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+        student = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(3)])
+        distiller = keras_kd.Distiller(student, teacher, temperature=3.0, alpha=0.7,
+                                       distillation_loss="dist", standardize_logits=True)
+        distiller.compile(keras.optimizers.SGD(0.5))
+        results[f"{name}_start"] = student.get_weights()[0]
+        history = distiller.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+        keras.distribution.set_distribution(None)
+        results[f"{name}_loss"] = np.array(history.history["loss"])
+        for i, w in enumerate(student.get_weights()):
+            results[f"{name}_{i}"] = w
+    return results
 
 
 def run_scenarios(keras, keras_kd, targets, data):

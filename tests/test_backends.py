@@ -61,6 +61,25 @@ def both_backends(tmp_path_factory):
     return data, tf_results, dict(np.load(folder / "out.npz"))
 
 
+def test_data_parallel_over_two_cpu_devices_matches_one_device(both_backends, tmp_path):
+    """keras.distribution.DataParallel on JAX: the loss sees the global batch (DIST's too)."""
+    folder = str(both_backends[0]["folder"])
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_job.py")
+    result = subprocess.run(
+        [sys.executable, job, os.path.join(folder, "in.npz"), str(tmp_path / "dp.npz"),
+         "--data-parallel"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = dict(np.load(tmp_path / "dp.npz"))
+    assert int(got["devices"]) == 2
+    np.testing.assert_array_equal(got["two_start"], got["one_start"])
+    assert np.abs(got["one_0"] - got["one_start"]).max() > 1e-2  # the steps moved the weights
+    for i in range(2):
+        np.testing.assert_allclose(got[f"two_{i}"], got[f"one_{i}"], atol=1e-5)
+    np.testing.assert_allclose(got["two_loss"], got["one_loss"], rtol=1e-5)
+
+
 def backend_job_mlp(name, width):
     inputs = keras.Input((6,))
     h = keras.layers.Dense(width, activation="relu", name=f"{name}_hidden")(inputs)
