@@ -426,3 +426,10 @@ def test_evaluate_uses_the_split_the_model_was_trained_on(workdir, capsys, monke
     assert not {row.tobytes() for row in scored[0]} & train_rows
     code, out, err = run(["evaluate", "s7/student.keras", "--seed", "0"], capsys)
     assert_clean_failure(code, out, err, r"split of seed 7.*Drop --seed", workdir)
+
+
+def test_another_keras_backend_is_refused_in_one_line(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    code, out, err = run(["distill", "--epochs", "1"], capsys)
+    assert_clean_failure(code, out, err, r"needs the TensorFlow backend.*'jax'.*KERAS_BACKEND=tensorflow",
+                         workdir)

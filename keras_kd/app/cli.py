@@ -1,6 +1,7 @@
 """`keras-kd`: the command line. It parses and dispatches to `keras_kd.app.commands`."""
 
 import argparse
+import os
 import sys
 
 from keras_kd import defaults
@@ -195,6 +196,13 @@ def main(argv=None):
                              "See 'keras-kd -h'")
         options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
         commands.check_paths(*(options.get(name) for name in commands.INPUT_PATHS.get(args.command, ())))
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if backend != "tensorflow":
+            raise UsageError(
+                f"the command line needs the TensorFlow backend of Keras, but KERAS_BACKEND is "
+                f"'{backend}'. Unset it or set KERAS_BACKEND=tensorflow (the Python API's core "
+                "runs on JAX too)"
+            )
     except (UsageError, FileNotFoundError) as error:
         print(f"keras-kd: error: {error}", file=sys.stderr)
         return 2
