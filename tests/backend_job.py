@@ -38,10 +38,6 @@ def main():
         keras_kd.TeacherCache
     except keras_kd.backends.BackendError as error:
         results["teacher_cache_error"] = np.array(str(error))
-    try:
-        keras_kd.MutualDistiller([keras.Sequential([keras.layers.Dense(3)])] * 2)
-    except keras_kd.backends.BackendError as error:
-        results["mutual_error"] = np.array(str(error))
     # Born-Again Networks: each generation a Distiller of the last.
     x, y = data["x"], data["y"]
     make = lambda: keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(3)])  # noqa: E731
@@ -140,6 +136,18 @@ def run_scenarios(keras, keras_kd, targets, data):
     plain.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     results["alpha0_vs_plain"] = np.array(max(
         np.abs(a - b).max() for a, b in zip(scratch.get_weights(), plain.get_weights())))
+
+    # Deep mutual learning: both peers from the same weights as on TensorFlow.
+    _, other, student = models()
+    dml = keras_kd.MutualDistiller([student, other], temperature=2.0, alpha=0.5)
+    dml.compile(keras.optimizers.SGD(0.1), metrics=["accuracy"])
+    history = dml.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+                      validation_data=(x, y))
+    for i, w in enumerate(student.get_weights() + other.get_weights()):
+        results[f"dml_{i}"] = w
+    for key in ("loss", "peer_1_loss", "val_peer_0_accuracy", "val_loss"):
+        results[f"dml_{key}"] = np.array(history.history[key])
+    results["dml_predict"] = dml.predict(x[:4], verbose=0)
 
     # Save and reload, and the student as .keras.
     folder = data["folder"].item()

@@ -1,5 +1,7 @@
 """`MutualDistiller`: peers that teach each other while they train (Deep Mutual Learning)."""
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -43,9 +45,6 @@ class MutualDistiller(DistillationTrainer):
     """
 
     def __init__(self, peers, temperature=1.0, alpha=0.5, **kwargs):
-        # Its step trains every peer from one forward pass of all of them;
-        # Keras's JAX and PyTorch steps differentiate `call`'s single output.
-        backends.require_tensorflow("MutualDistiller (deep mutual learning)")
         super().__init__(**kwargs)
         peers = list(peers) if isinstance(peers, (list, tuple)) else [peers]
         if len(peers) < 2:
@@ -65,6 +64,9 @@ class MutualDistiller(DistillationTrainer):
             keras.metrics.Mean(name=f"peer_{i}_loss") for i in range(len(peers))
         ]
         self.peer_metrics = []
+        # Off TensorFlow, Keras's own step differentiates what `call` returns:
+        # inside fit/evaluate that is every peer's logits (see `call`).
+        self._every_peer = False
         if all(p.built for p in peers):
             self.built = True
 
@@ -105,7 +107,31 @@ class MutualDistiller(DistillationTrainer):
         return tracked
 
     def call(self, inputs, training=None):
+        """Peer 0's logits; every peer's, as a list, inside `fit`/`evaluate` on JAX."""
+        if self._every_peer:
+            return [peer(inputs, training=training) for peer in self.peers]
         return self.peers[0](inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """`step_loss` on every peer's logits (`y_pred` holds them all off TensorFlow)."""
+        return self.step_loss(x, y, y_pred, None, sample_weight)
+
+    def fit(self, *args, **kwargs):
+        with self._every_peer_in_steps():
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with self._every_peer_in_steps():
+            return super().evaluate(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _every_peer_in_steps(self):
+        """Off TensorFlow, the steps Keras traces here see every peer's logits from `call`."""
+        self._every_peer = not backends.is_tensorflow()
+        try:
+            yield
+        finally:
+            self._every_peer = False
 
     def forward(self, x, training):
         # Metrics see every peer's logits.
