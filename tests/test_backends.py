@@ -10,7 +10,7 @@ import pytest
 
 import backend_job
 import keras_kd
-from test_logit_methods import ce64, dist64, kl64, softmax64, standardize64
+from references64 import ce64, dist64, dkd64, kl64, softmax64, standardize64
 
 pytest.importorskip("jax", reason="the JAX half needs jax (pip install 'jax[cpu]', in the test extra)")
 
@@ -21,19 +21,6 @@ def forward64(data, name, x, hidden=False):
     w = [np.asarray(data[f"{name}_{i}"], "float64") for i in range(4)]
     h = np.maximum(x @ w[0] + w[1], 0)
     return h if hidden else h @ w[2] + w[3]
-
-
-def dkd64(t, s, labels, alpha=1.0, beta=4.0):
-    p, q = softmax64(t, T), softmax64(s, T)
-    rows = np.arange(len(labels))
-    pt, qt = p[rows, labels], q[rows, labels]
-    tckd = pt * np.log(pt / qt) + (1 - pt) * np.log((1 - pt) / (1 - qt))
-    mask = np.ones_like(p, bool)
-    mask[rows, labels] = False
-    pn = np.where(mask, p, 1.0) / (1 - pt)[:, None]
-    qn = np.where(mask, q, 1.0) / (1 - qt)[:, None]
-    nckd = np.sum(np.where(mask, pn * np.log(pn / qn), 0.0), -1)
-    return T**2 * (alpha * tckd + beta * nckd)
 
 
 # The tests sharing the module fixture run in one xdist worker, so it runs once.
@@ -100,7 +87,7 @@ def test_the_losses_on_jax_equal_float64_and_tensorflow(both_backends):
     ce = ce64(y, s).mean()
     want = {
         "kl": ALPHA * T**2 * kl64(softmax64(t, T), softmax64(s, T)).mean() + (1 - ALPHA) * ce,
-        "dkd": ALPHA * dkd64(t, s, y).mean() + (1 - ALPHA) * ce,
+        "dkd": ALPHA * dkd64(t, s, y, T, beta=4.0).mean() + (1 - ALPHA) * ce,
         "dist_ls": ALPHA * dist64(standardize64(t), standardize64(s), T, 1.0, 2.0)
         + (1 - ALPHA) * ce,
         "two_teachers": ALPHA * T**2 * kl64(0.25 * softmax64(t, T) + 0.75 * softmax64(o, T),

@@ -357,3 +357,17 @@ def test_the_teacher_inference_function_is_traced_once_across_fits_and_freed_wit
     del distiller, teacher, function
     gc.collect()
     assert len(tools._INFERENCE) < held  # the entry went with its model
+
+
+def test_fit_on_a_dataset_raises_no_keras_shuffle_warning():
+    """Keras warns when `shuffle` is passed with a dataset; Distiller.fit must not pass it."""
+    import warnings
+
+    x, y = tiny_data(n=32)
+    teacher, student = tiny_models()
+    distiller = keras_kd.Distiller(student, teacher)
+    distiller.compile("sgd")
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        distiller.fit(dataset, epochs=2, verbose=0)

@@ -9,43 +9,9 @@ import keras_kd
 from keras_kd import losses
 from keras_kd.caching import targets
 from helpers import mirrored, tiny_data, tiny_models
+from references64 import ce64, dist64, dkd64, kl64, pearson64, softmax64, standardize64
 
 T = 3.0
-
-
-def softmax64(z, temperature=1.0):
-    z = np.asarray(z, "float64") / temperature
-    z = z - z.max(-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(-1, keepdims=True)
-
-
-def kl64(p, q):
-    return np.sum(p * (np.log(p) - np.log(q)), -1)
-
-
-def ce64(labels, logits):
-    return -np.log(softmax64(logits)[np.arange(len(labels)), labels])
-
-
-def standardize64(z):
-    z = np.asarray(z, "float64")
-    return (z - z.mean(-1, keepdims=True)) / (z.std(-1, ddof=1, keepdims=True) + 1e-7)
-
-
-def pearson64(a, b):
-    """Correlation of each row of `a` with the same row of `b` (DIST's, eps 1e-8)."""
-    a = a - a.mean(-1, keepdims=True)
-    b = b - b.mean(-1, keepdims=True)
-    return (a * b).sum(-1) / (np.sqrt((a * a).sum(-1) * (b * b).sum(-1)) + 1e-8)
-
-
-def dist64(t, s, temperature, beta=1.0, gamma=1.0):
-    """DIST as Huang et al.'s code computes it, over all rows of 2-D logits."""
-    p, q = softmax64(t, temperature), softmax64(s, temperature)
-    inter = 1 - pearson64(q, p).mean()
-    intra = 1 - pearson64(q.T, p.T).mean()
-    return temperature**2 * (beta * inter + gamma * intra)
 
 
 def logits(rows=6, classes=4, seed=1, scale=3.0):
@@ -172,17 +138,9 @@ def test_standardized_dkd_and_two_teachers_match_numpy():
         alpha=0.6, distillation_loss="dkd", dkd_alpha=1.0, dkd_beta=2.0,
         teacher_weights=[1.0, 3.0], standardize_logits=True)
     got = distiller_loss(distiller, np.concatenate([t1, t2], -1), s, labels)
+    # The mixture of the standardized teachers' tempered distributions, as logits.
     p = 0.25 * softmax64(standardize64(t1), T) + 0.75 * softmax64(standardize64(t2), T)
-    q = softmax64(standardize64(s), T)
-    rows = np.arange(len(labels))
-    pt, qt = p[rows, labels], q[rows, labels]
-    tckd = pt * np.log(pt / qt) + (1 - pt) * np.log((1 - pt) / (1 - qt))
-    mask = np.ones_like(p, bool)
-    mask[rows, labels] = False
-    pn = np.where(mask, p, 1.0) / (1 - pt)[:, None]
-    qn = np.where(mask, q, 1.0) / (1 - qt)[:, None]
-    nckd = np.sum(np.where(mask, pn * np.log(pn / qn), 0.0), -1)
-    soft = T**2 * (tckd + 2.0 * nckd)
+    soft = dkd64(T * np.log(p), standardize64(s), labels, T, alpha=1.0, beta=2.0)
     np.testing.assert_allclose(got, 0.6 * soft.mean() + 0.4 * ce64(labels, s).mean(), rtol=1e-5)
 
 

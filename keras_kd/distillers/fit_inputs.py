@@ -124,6 +124,10 @@ def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
                     (vx, vy) if vsw is None else (vx, vy, vsw)
                 )
         fit_args.update(x=x, y=y, sample_weight=targets.weights_for(y, fit_args["sample_weight"]))
+        if backends.is_tf_dataset(x):
+            # Keras ignores `shuffle` for a dataset and warns when it is passed;
+            # fit_arguments filled in its default, which the user did not pass.
+            fit_args["shuffle"] = False
         yield fit_args
 
 
