@@ -69,6 +69,21 @@ def test_dist_gradient_matches_finite_differences():
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
 
+def test_standardized_kd_gradient_matches_finite_differences():
+    t, s = logits(seed=1, scale=5.0).astype("float64"), logits(seed=2).astype("float64")
+
+    def reference(x):
+        return T**2 * kl64(softmax64(standardize64(t), T), softmax64(standardize64(x), T)).mean()
+
+    got = tf_gradient(lambda x: keras.ops.mean(losses.distillation_loss(
+        losses.standardize_logits(t), losses.standardize_logits(x), T)), s)
+    np.testing.assert_allclose(got, numeric_gradient(reference, s), rtol=1e-5, atol=1e-8)
+    # Standardization removes the mean and scale of each row: the gradient is orthogonal
+    # to both directions.
+    np.testing.assert_allclose((got * s).sum(-1), 0.0, atol=1e-6)  # up to the epsilon
+    np.testing.assert_allclose(got.sum(-1), 0.0, atol=1e-9)
+
+
 def test_dist_intra_weights_leave_masked_examples_out():
     t, s = logits(rows=8, seed=1), logits(rows=8, seed=2)
     keep = np.array([1, 1, 0, 1, 0, 1, 1, 1], "float32")
