@@ -38,6 +38,13 @@ def main():
         keras_kd.TeacherCache
     except keras_kd.backends.BackendError as error:
         results["teacher_cache_error"] = np.array(str(error))
+    # TensorFlow-only modules refuse at import, with the same error (never an ImportError).
+    for module in ("keras_kd.caching.teacher_cache", "keras_kd.distribute.strategies",
+                   "keras_kd.models.tflite", "keras_kd.tuning", "keras_kd.app.distill"):
+        try:
+            importlib.import_module(module)
+        except keras_kd.backends.BackendError as error:
+            results[f"import_error_{module}"] = np.array(str(error))
     # Born-Again Networks: each generation a Distiller of the last.
     x, y = data["x"], data["y"]
     make = lambda: keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(3)])  # noqa: E731

@@ -135,7 +135,12 @@ def test_saving_and_what_needs_tensorflow_on_jax(both_backends):
     assert np.all((jax_results["ban_accuracy"] >= 0) & (jax_results["ban_accuracy"] <= 1))
     for key, feature in (("saved_model_error", "SavedModel export"),
                          ("cache_folder_error", "A TeacherCache"),
-                         ("teacher_cache_error", "keras_kd.TeacherCache")):
+                         ("teacher_cache_error", "keras_kd.TeacherCache"),
+                         ("import_error_keras_kd.caching.teacher_cache", "keras_kd.caching"),
+                         ("import_error_keras_kd.distribute.strategies", "keras_kd.distribute"),
+                         ("import_error_keras_kd.models.tflite", "keras_kd.models.tflite"),
+                         ("import_error_keras_kd.tuning", "keras_kd.tuning.search"),
+                         ("import_error_keras_kd.app.distill", "The keras-kd command line")):
         message = str(jax_results[key])
         assert message.startswith(feature) and "needs the TensorFlow backend" in message, message
         assert "runs 'jax'" in message and "KERAS_BACKEND=tensorflow" in message

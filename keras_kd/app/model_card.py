@@ -7,6 +7,10 @@ import sys
 
 import keras
 import numpy as np
+from keras_kd import backends
+
+backends.require_tensorflow("The keras-kd command line")
+
 import tensorflow as tf
 
 from keras_kd import recipes

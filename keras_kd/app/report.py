@@ -7,6 +7,10 @@ import tempfile
 import time
 
 import numpy as np
+from keras_kd import backends
+
+backends.require_tensorflow("The keras-kd command line")
+
 import tensorflow as tf
 
 from keras_kd.models.export import export_saved_model

@@ -6,6 +6,10 @@ import os
 
 import keras
 import numpy as np
+from keras_kd import backends
+
+backends.require_tensorflow("keras_kd.caching (recorded augmented epochs)")
+
 import tensorflow as tf
 
 from keras_kd.caching import pipelines

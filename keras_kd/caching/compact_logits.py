@@ -10,6 +10,10 @@ respect to the student's logits is linear in the target distribution.
 """
 
 import numpy as np
+from keras_kd import backends
+
+backends.require_tensorflow("keras_kd.caching (teacher caches)")
+
 import tensorflow as tf
 
 # log-probability given to classes no draw hit: exp(-80) * 32k classes is

@@ -5,6 +5,10 @@ import hashlib
 import re
 
 import numpy as np
+from keras_kd import backends
+
+backends.require_tensorflow("keras_kd.caching (tf.data pipeline inspection)")
+
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2, node_def_pb2
 

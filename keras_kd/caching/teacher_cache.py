@@ -7,6 +7,10 @@ import warnings
 
 import keras
 import numpy as np
+from keras_kd import backends
+
+backends.require_tensorflow("keras_kd.caching (teacher caches)")
+
 import tensorflow as tf
 
 from keras_kd.caching import pipelines

@@ -3,6 +3,10 @@
 import json
 import os
 
+from keras_kd import backends
+
+backends.require_tensorflow("keras_kd.distribute.strategies (tf.distribute strategies)")
+
 STRATEGIES = ("auto", "one_device", "mirrored", "multiworker")
 
 

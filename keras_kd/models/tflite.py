@@ -4,7 +4,10 @@ import os
 
 import numpy as np
 
+from keras_kd import backends
 from keras_kd.atomic import atomic_path
+
+backends.require_tensorflow("keras_kd.models.tflite (TFLite conversion)")
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 

@@ -7,6 +7,10 @@ import os
 
 import keras
 import keras_tuner
+from keras_kd import backends
+
+backends.require_tensorflow("keras_kd.tuning.search (Keras Tuner searches over tf.data-cached teachers)")
+
 import tensorflow as tf
 
 from keras_kd import defaults
