@@ -6,12 +6,20 @@ run on every Keras backend. `tf.data` caches, `tf.distribute` strategies,
 SavedModel and TFLite export and the command line need TensorFlow.
 """
 
-import keras
+import os
+import sys
 
 
 def backend():
-    """The name of the running Keras backend: "tensorflow", "jax" or "torch"."""
-    return keras.backend.backend()
+    """The name of the running Keras backend: "tensorflow", "jax" or "torch".
+
+    Before Keras is imported, the one `KERAS_BACKEND` will select (keras_kd
+    sets it to "tensorflow" unless given), so that asking starts no backend.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def is_tensorflow():
