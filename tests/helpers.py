@@ -1,5 +1,7 @@
 """Tiny models and data shared by the tests."""
 
+import importlib.metadata
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -39,3 +41,12 @@ def mirrored(cross_device_ops=None):
     tf.distribute.MirroredStrategy._collective_key_base += 100_000
     devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
+
+
+def jax_installed():
+    """Whether the jax package is installed, asked without importing it."""
+    try:
+        importlib.metadata.version("jax")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
