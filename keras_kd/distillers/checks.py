@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 
+from keras_kd.models import hub
 from keras_kd.models.loading import load_model
 
 
@@ -147,6 +148,7 @@ def check_distiller_models(student, teacher):
     if isinstance(student, (str, os.PathLike)):
         student = load_model(student, role="student")
     check_model(student, "student")
+    hub.check_logits_output(student, "student")
     teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
     if not teachers:
         raise ValueError("`teacher` is an empty list; give at least one teacher model.")
@@ -157,12 +159,14 @@ def check_distiller_models(student, teacher):
     for index, model in enumerate(teachers):
         role = "teacher" if len(teachers) == 1 else f"teacher {index}"
         check_model(model, role)
+        hub.check_logits_output(model, role)
         if model is student:
             raise ValueError(
                 f"The student and {role} are the same model object. Pass a "
                 "separate, usually smaller, student model."
             )
         check_logit_models(model, student, teacher_role=role)
+    hub.preprocessor_of(student, teachers)  # raises when they would read different tokens
     return student, teachers
 
 

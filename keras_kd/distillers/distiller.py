@@ -5,7 +5,7 @@ import os
 import keras
 from keras import ops
 
-from keras_kd import defaults, internals
+from keras_kd import backends, defaults, internals
 from keras_kd.caching import targets
 from keras_kd.callbacks.warmup import DistillationWarmup, warmup_factor
 from keras_kd.distillers import checks, fit_inputs
@@ -21,6 +21,7 @@ from keras_kd.losses import hint_loss
 from keras_kd.losses.dist import broadcast_weights
 from keras_kd.losses.jsd import check_beta
 from keras_kd.losses.registry import label_loss, soft_loss
+from keras_kd.models import hub
 from keras_kd.models.export import export_saved_model, save_keras
 from keras_kd.models.tools import inference_function, run_batches
 
@@ -126,6 +127,7 @@ class Distiller(DistillationTrainer):
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         self.teacher_loss_trackers = self.soft_term.trackers
         self.hint_loss_tracker = keras.metrics.Mean(name="hint_loss") if self.hints else None
+        self._preprocessed = False
         if student.built and all(t.built for t in teachers):
             self.built = True
 
@@ -289,6 +291,9 @@ class Distiller(DistillationTrainer):
             A `keras.callbacks.History`.
         """
         fit_args = fit_inputs.fit_arguments(*args, **kwargs)
+        preprocessor = hub.preprocessor_of(self.student, self.teachers)
+        if preprocessor is not None:  # raw text for KerasHub models, as their own fit takes
+            fit_args = hub.preprocessed_fit_arguments(preprocessor, fit_args)
         fit_inputs.check_fit_data(self, fit_args["x"], fit_args["y"])
         if fit_args["validation_data"] is not None:
             validation = fit_inputs.split_validation(fit_args["validation_data"])
@@ -299,12 +304,31 @@ class Distiller(DistillationTrainer):
         if self.warmup_epochs:
             fit_args["callbacks"].append(DistillationWarmup(self._warmup, self.warmup_epochs))
         with fit_inputs.fit_inputs(self._view, fit_args, cache_teacher, augmented_epochs) as ready:
-            return super().fit(**ready)
+            self._preprocessed = True  # fit's validation calls evaluate on preprocessed data
+            try:
+                return super().fit(**ready)
+            finally:
+                self._preprocessed = False
 
-    def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
-        """`keras.Model.evaluate`; per-token weights also work next to packed teacher outputs."""
-        return super().evaluate(x, y, *args, sample_weight=targets.weights_for(y, sample_weight),
-                                **kwargs)
+    def evaluate(self, x=None, y=None, batch_size=None, *args, sample_weight=None, **kwargs):
+        """`keras.Model.evaluate`; per-token weights also work next to packed teacher outputs.
+
+        A KerasHub student's preprocessor is applied to `x` first, as in `fit`.
+        """
+        preprocessor = hub.preprocessor_of(self.student, self.teachers)
+        if preprocessor is not None and not self._preprocessed:
+            x, y, sample_weight = hub.preprocess(preprocessor, x, y, sample_weight, batch_size)
+            batch_size = None if backends.is_tf_dataset(x) else batch_size
+        return super().evaluate(x, y, batch_size, *args,
+                                sample_weight=targets.weights_for(y, sample_weight), **kwargs)
+
+    def predict(self, x, batch_size=None, *args, **kwargs):
+        """The student's `predict`; a KerasHub student's preprocessor is applied to `x` first."""
+        preprocessor = hub.preprocessor_of(self.student, self.teachers)
+        if preprocessor is not None:
+            x = hub.preprocess(preprocessor, x, batch_size=batch_size)[0]
+            batch_size = None if backends.is_tf_dataset(x) else batch_size
+        return super().predict(x, batch_size, *args, **kwargs)
 
     def export_student(self, path):
         """Writes the student alone (no hint projections) at `path`, atomically.
