@@ -28,6 +28,7 @@ _EXPORTS = {
     "export_saved_model": "models.export",
     "save_keras": "models.export",
     "load_model": "models.loading",
+    "copy_teacher_layers": "models.initialization",
     "ensemble": "models.tools",
     "strip_softmax": "models.tools",
     "weights_fingerprint": "models.tools",

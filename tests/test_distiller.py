@@ -371,3 +371,34 @@ def test_fit_on_a_dataset_raises_no_keras_shuffle_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         distiller.fit(dataset, epochs=2, verbose=0)
+
+
+def _stack(name, depth, seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    inner_in = keras.Input((4,))
+    h = keras.layers.Dense(6, name="embed")(inner_in)
+    for i in range(depth):
+        h = keras.layers.Dense(6, activation="relu", name=f"block_{i}")(h)
+    body = keras.Model(inner_in, h, name=f"{name}_body")  # nested, as a KerasHub backbone
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(body(inputs)), name=name)
+
+
+def test_copy_teacher_layers_takes_every_other_block_and_refuses_mismatches():
+    teacher, student = _stack("teacher", 4, 0), _stack("student", 2, 1)
+    copied = keras_kd.copy_teacher_layers(student, teacher, {"block_0": "block_0", "block_1": "block_2"})
+    assert copied == [("embed", "embed"), ("block_0", "block_0"), ("block_1", "block_2"),
+                      ("head", "head")]
+    for s, t in (("embed", "embed"), ("block_1", "block_2"), ("head", "head")):
+        for a, b in zip(student.get_layer("student_body").get_layer(s).get_weights()
+                        if s != "head" else student.get_layer(s).get_weights(),
+                        teacher.get_layer("teacher_body").get_layer(t).get_weights()
+                        if t != "head" else teacher.get_layer(t).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    assert not np.allclose(student(x), teacher(x))  # blocks 1 and 3 are not in the student
+    with pytest.raises(ValueError, match=r"'block_9', but the teacher has no layer"):
+        keras_kd.copy_teacher_layers(student, teacher, {"block_0": "block_9"})
+    wide = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="embed")])
+    with pytest.raises(ValueError, match=r"'embed' has weights of shapes .*teacher's widths"):
+        keras_kd.copy_teacher_layers(wide, teacher)

@@ -21,7 +21,9 @@ IN_PROCESS = ["distill_digits", "distill_mnist", "distill_cifar10", "multi_gpu",
 
 
 def test_every_example_is_covered():
-    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(IN_PROCESS + ["multi_worker"])
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(
+        IN_PROCESS + ["multi_worker", "distill_bert"]
+    )
 
 
 @pytest.mark.parametrize("name", IN_PROCESS)
@@ -49,3 +51,17 @@ def test_multi_worker_example_on_two_local_workers(tmp_path):
     )
     assert codes == [0, 0]
     assert tf.saved_model.contains_saved_model(str(output))
+
+
+def test_the_distilbert_example_runs_with_keras_hub(tmp_path, capsys):
+    pytest.importorskip("keras_hub", reason="KerasHub is optional: pip install -e '.[hub]'")
+    output = tmp_path / "student.keras"
+    load_example("distill_bert").main(["--quick", "--output", str(output)])
+    out = capsys.readouterr().out
+    for row in ("| teacher (4 layers) |", "| student alone (2 layers) |",
+                "| student distilled (2 layers) |"):
+        assert row in out, out
+    import keras
+
+    student = keras.saving.load_model(output)
+    assert len([l for l in student.backbone.layers if l.name.startswith("transformer_layer")]) == 2

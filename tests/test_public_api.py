@@ -12,7 +12,7 @@ import keras_kd
 PROMISED = [
     "Distiller", "MutualDistiller", "self_distill", "TeacherCache", "FeatureHint",
     "DistillationSchedule", "ensemble", "strip_softmax", "load_model", "losses", "tuning",
-    "recipes",
+    "recipes", "copy_teacher_layers",
 ]
 LOSSES = [
     "distillation_loss", "DistillationLoss", "decoupled_distillation_loss", "combine_teachers",

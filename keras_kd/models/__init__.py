@@ -5,6 +5,7 @@ import importlib
 # Names load on first use, so `keras_kd.models.tflite.QUANTIZATIONS` (read by
 # `keras-kd -h`) does not start TensorFlow.
 _EXPORTS = {
+    "copy_teacher_layers": "initialization",
     "export_saved_model": "export",
     "save_keras": "export",
     "load_model": "loading",
