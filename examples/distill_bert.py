@@ -8,7 +8,7 @@ at T=2 plus the masked-LM loss), from the same weights, on the same data and
 steps, over several seeds. Held-out masked tokens (one fixed masking) give
 accuracy and perplexity. Needs KerasHub (`pip install -e ".[hub]"`).
 
-    python examples/distill_bert.py              # the benchmark row (about 10 min on 2 cores)
+    python examples/distill_bert.py              # the benchmark row (about 15 min on 2 cores)
     python examples/distill_bert.py --quick      # tiny settings, for tests
 
 Not yet in this recipe: DistilBERT's cosine loss between hidden states
@@ -111,7 +111,7 @@ def main(argv=None):
 
     quick = args.quick
     lines, vocabulary, sequence = (400, 300, 24) if quick else (12000, 2000, 32)
-    width, teacher_epochs, student_epochs = (32, 1, 1) if quick else (128, 6, 3)
+    width, teacher_epochs, student_epochs = (32, 1, 1) if quick else (128, 24, 4)
     seeds = 1 if quick else args.seeds
     texts = stdlib_docstrings(lines)
     held_out, train = texts[: len(texts) // 10], texts[len(texts) // 10 :]

@@ -1,6 +1,6 @@
-"""The JAX half of tests/test_backends.py (not a test module): runs with TensorFlow blocked.
+"""The JAX or PyTorch half of tests/test_backends.py (not a test module): runs with TensorFlow blocked.
 
-    KERAS_BACKEND=jax python tests/backend_job.py IN.npz OUT.npz
+    KERAS_BACKEND=jax python tests/backend_job.py IN.npz OUT.npz      # or KERAS_BACKEND=torch
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
         python tests/backend_job.py IN.npz OUT.npz --data-parallel
 
@@ -34,6 +34,7 @@ def main():
         np.savez(out, **data_parallel(keras, keras_kd, data))
         return
     results = run_scenarios(keras, keras_kd, targets, data)
+    results["backend"] = np.array(keras.backend.backend())
     try:
         keras_kd.TeacherCache
     except keras_kd.backends.BackendError as error:

@@ -1,5 +1,6 @@
 """The core on JAX, in a process where TensorFlow cannot be imported, against TF and float64."""
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -31,8 +32,22 @@ def forward64(data, name, x, hidden=False):
 pytestmark = pytest.mark.xdist_group("backends")
 
 
-@pytest.fixture(scope="module")
-def both_backends(tmp_path_factory):
+def torch_installed():
+    try:
+        importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+# JAX always (the test extra installs it); PyTorch where it is installed: its
+# PyPI wheel brings gigabytes of CUDA libraries, so CI does not.
+BACKENDS = ["jax", pytest.param("torch", marks=pytest.mark.skipif(
+    not torch_installed(), reason="PyTorch is not installed (kept out of CI: pip install torch)"))]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def both_backends(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("backends")
     rng = np.random.default_rng(0)
     data = {"x": rng.normal(size=(48, 6)).astype("float32"),
@@ -48,12 +63,14 @@ def both_backends(tmp_path_factory):
     np.savez(folder / "in.npz", **data)
     tf_results = backend_job.run_scenarios(keras, keras_kd, __import__(
         "keras_kd.caching.targets", fromlist=["targets"]), dict(np.load(folder / "in.npz")))
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, KERAS_BACKEND=request.param, JAX_PLATFORMS="cpu")
     job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_job.py")
     result = subprocess.run([sys.executable, job, str(folder / "in.npz"), str(folder / "out.npz")],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    return data, tf_results, dict(np.load(folder / "out.npz"))
+    results = dict(np.load(folder / "out.npz"))
+    assert str(results["backend"]) == request.param
+    return data, tf_results, results
 
 
 def test_data_parallel_over_two_cpu_devices_matches_one_device(tmp_path):
@@ -147,4 +164,5 @@ def test_saving_and_what_needs_tensorflow_on_jax(both_backends):
                          ("import_error_keras_kd.app.distill", "The keras-kd command line")):
         message = str(jax_results[key])
         assert message.startswith(feature) and "needs the TensorFlow backend" in message, message
-        assert "runs 'jax'" in message and "KERAS_BACKEND=tensorflow" in message
+        assert f"runs '{jax_results['backend']}'" in message
+        assert "KERAS_BACKEND=tensorflow" in message

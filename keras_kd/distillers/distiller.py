@@ -190,7 +190,7 @@ class Distiller(DistillationTrainer):
             return y
         return targets.pack(y, ops.stop_gradient(self.teacher_view(x, training=False)))
 
-    def forward(self, x, training):
+    def student_outputs(self, x, training):
         if self._view.student_features is None:
             return self(x, training=training), None
         outputs = self._view.student_features(x, training=training)
@@ -198,7 +198,7 @@ class Distiller(DistillationTrainer):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """`step_loss` under Keras's `compute_loss` contract; the teachers run if `y` lacks them."""
-        extras = self.forward(x, training=False)[1] if self.hints else None
+        extras = self.student_outputs(x, training=False)[1] if self.hints else None
         return self.step_loss(x, y, y_pred, extras, sample_weight)
 
     def step_loss(self, x, y, y_pred, extras, sample_weight):

@@ -127,13 +127,16 @@ class MutualDistiller(DistillationTrainer):
     @contextlib.contextmanager
     def _every_peer_in_steps(self):
         """Off TensorFlow, the steps Keras traces here see every peer's logits from `call`."""
+        # Re-entrant: fit's validation calls evaluate, and the steps after it
+        # (run eagerly on PyTorch) must still see every peer.
+        outer = self._every_peer
         self._every_peer = not backends.is_tensorflow()
         try:
             yield
         finally:
-            self._every_peer = False
+            self._every_peer = outer
 
-    def forward(self, x, training):
+    def student_outputs(self, x, training):
         # Metrics see every peer's logits.
         return [peer(x, training=training) for peer in self.peers], None
 

@@ -17,9 +17,11 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
 
     - `prepare_targets(x, y)`: adds what the step needs to the targets
       (the teacher's logits), outside the gradient tape;
-    - `forward(x, training)`: returns `(y_pred, extras)`, where `y_pred` is
+    - `student_outputs(x, training)`: returns `(y_pred, extras)`, where `y_pred` is
       what the compiled metrics see and `extras` anything else the loss reads
-      (intermediate features, other peers' logits);
+      (intermediate features, other peers' logits). (Not `forward`: on the
+      PyTorch backend a Keras layer is a `torch.nn.Module`, whose `forward`
+      its own call runs.)
     - `step_loss(x, y, y_pred, extras, sample_weight)`: the per-replica loss;
     - `trained_variables()`: the variables the optimizer updates.
 
@@ -78,7 +80,7 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
     def prepare_targets(self, x, y):
         return y
 
-    def forward(self, x, training):
+    def student_outputs(self, x, training):
         return self(x, training=training), None
 
     def step_loss(self, x, y, y_pred, extras, sample_weight):
@@ -94,7 +96,7 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
         # Frozen models run here, before the tape: nothing of them is recorded.
         y = self.prepare_targets(x, y)
         with tf.GradientTape() as tape:
-            y_pred, extras = self.forward(x, training=True)
+            y_pred, extras = self.student_outputs(x, training=True)
             loss = self.step_loss(x, y, y_pred, extras, sample_weight)
             # Fails the step before its update, without a host round trip.
             loss = tf.debugging.check_numerics(loss, NAN_MARKER)
@@ -110,7 +112,7 @@ class DistillationTrainer(internals.OneReplicaBuild, keras.Model):
     def _tf_test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y = self.prepare_targets(x, y)
-        y_pred, extras = self.forward(x, training=False)
+        y_pred, extras = self.student_outputs(x, training=False)
         loss = self.step_loss(x, y, y_pred, extras, sample_weight)
         self.loss_tracker.update_state(
             unscale_for_replicas(loss), sample_weight=batch_size(x)
