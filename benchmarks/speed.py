@@ -26,34 +26,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_kd  # noqa: E402
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
+from timing import EpochTimer, dense_flops, mlp  # noqa: E402
 
 
 ROUNDS = 5  # of cache builds, each timed next to a teacher pass
-
-
-def mlp(input_dim, hidden, classes, name):
-    layers = [keras.Input((input_dim,))]
-    layers += [keras.layers.Dense(h, activation="relu") for h in hidden]
-    layers.append(keras.layers.Dense(classes))
-    return keras.Sequential(layers, name=name)
-
-
-def dense_flops(input_dim, hidden, classes):
-    """Multiply-adds x 2 of one forward pass of an MLP, per example."""
-    sizes = [input_dim, *hidden, classes]
-    return sum(2 * a * b for a, b in zip(sizes, sizes[1:]))
 
 
 def parse_args(argv):
