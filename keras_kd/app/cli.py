@@ -207,7 +207,8 @@ def main(argv=None):
         print(f"keras-kd: error: {error}", file=sys.stderr)
         return 2
     if not getattr(args, "verbose", False) and args.command != "launch":
-        commands.start_tensorflow_quietly()
+        multi_worker = options.get("strategy") == "multiworker" or "TF_CONFIG" in os.environ
+        commands.start_tensorflow_quietly(start_devices=not multi_worker)
     from keras_kd.recipes.data import DatasetUnavailable
 
     try:

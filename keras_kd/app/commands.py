@@ -155,15 +155,23 @@ _STARTUP_NOISE = (
     "absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard",
     "To enable the following instructions", "rebuild TensorFlow with the appropriate",
     "Unable to register cu", "computation placer already registered",
+    # The full `tensorflow` wheel (which KerasHub's extra brings) on a machine
+    # without a GPU driver: it looks for CUDA and says it found none.
+    "Could not find cuda drivers", "failed call to cuInit",
 )
 
 
-def start_tensorflow_quietly():
+def start_tensorflow_quietly(start_devices=True):
     """Starts TensorFlow with its start-up lines filtered out of stderr.
 
     The lines come from C++ before any logging setting applies, so stderr's
     file descriptor is captured while TensorFlow and Keras load; anything
     else written meanwhile is passed on.
+
+    Args:
+        start_devices: Boolean. Also start the devices inside the capture (the
+            full `tensorflow` wheel reports its CUDA search then). False for a
+            multi-worker run, whose strategy must come before the devices.
     """
     import logging
 
@@ -174,7 +182,10 @@ def start_tensorflow_quietly():
         os.dup2(capture.fileno(), 2)
         try:
             import keras  # noqa: F401  (imports TensorFlow under its backend)
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            if start_devices:
+                tensorflow.config.list_logical_devices()
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
