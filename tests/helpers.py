@@ -43,10 +43,10 @@ def mirrored(cross_device_ops=None):
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
 
 
-def jax_installed():
-    """Whether the jax package is installed, asked without importing it."""
+def installed(package):
+    """Whether `package` is installed, asked of its metadata without importing it."""
     try:
-        importlib.metadata.version("jax")
+        importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return False
     return True

@@ -1,6 +1,5 @@
 """The core on JAX, in a process where TensorFlow cannot be imported, against TF and float64."""
 
-import importlib.metadata
 import os
 import subprocess
 import sys
@@ -10,12 +9,12 @@ import numpy as np
 import pytest
 
 import backend_job
-from helpers import jax_installed
+from helpers import installed
 import keras_kd
 from references64 import ce64, dist64, dkd64, kl64, softmax64, standardize64
 
 # Asked of the installed packages: conftest keeps JAX out of this TensorFlow process.
-if not jax_installed():
+if not installed("jax"):
     pytest.skip("the JAX half needs jax (pip install 'jax[cpu]', in the test extra)",
                 allow_module_level=True)
 
@@ -32,18 +31,10 @@ def forward64(data, name, x, hidden=False):
 pytestmark = pytest.mark.xdist_group("backends")
 
 
-def torch_installed():
-    try:
-        importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 # JAX always (the test extra installs it); PyTorch where it is installed: its
 # PyPI wheel brings gigabytes of CUDA libraries, so CI does not.
 BACKENDS = ["jax", pytest.param("torch", marks=pytest.mark.skipif(
-    not torch_installed(), reason="PyTorch is not installed (kept out of CI: pip install torch)"))]
+    not installed("torch"), reason="PyTorch is not installed (kept out of CI: pip install torch)"))]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
