@@ -92,7 +92,7 @@ def backend_job_mlp(name, width):
     return keras.Model(inputs, keras.layers.Dense(3, name=f"{name}_logits")(h), name=name)
 
 
-def test_the_losses_on_jax_equal_float64_and_tensorflow(both_backends):
+def test_the_losses_on_jax_and_torch_equal_float64_and_tensorflow(both_backends):
     data, tf_results, jax_results = both_backends
     x, y = data["x"].astype("float64"), data["y"]
     t, o, s = (forward64(data, n, x) for n in ("teacher", "other", "student"))
@@ -115,7 +115,7 @@ def test_the_losses_on_jax_equal_float64_and_tensorflow(both_backends):
         np.testing.assert_allclose(tf_results[f"loss_{kind}"], value, rtol=1e-5, err_msg=kind)
 
 
-def test_training_on_jax_reaches_the_tensorflow_weights(both_backends):
+def test_training_on_jax_and_torch_reaches_the_tensorflow_weights(both_backends):
     """Six SGD steps (rate 0.1) from the same weights and batches: float32 tolerance, 1e-5."""
     data, tf_results, jax_results = both_backends
     start = [data[f"student_{i}"] for i in range(4)]
@@ -137,7 +137,7 @@ def test_training_on_jax_reaches_the_tensorflow_weights(both_backends):
     assert float(tf_results["alpha0_vs_plain"]) < 1e-6
 
 
-def test_saving_and_what_needs_tensorflow_on_jax(both_backends):
+def test_saving_and_what_needs_tensorflow_on_jax_and_torch(both_backends):
     _, _, jax_results = both_backends
     np.testing.assert_allclose(jax_results["reloaded_predict"], jax_results["predict"], rtol=1e-6)
     np.testing.assert_allclose(jax_results["student_file_predict"], jax_results["predict"],
