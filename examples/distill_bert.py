@@ -8,7 +8,7 @@ at T=2 plus the masked-LM loss), from the same weights, on the same data and
 steps, over several seeds. Held-out masked tokens (one fixed masking) give
 accuracy and perplexity. Needs KerasHub (`pip install -e ".[hub]"`).
 
-    python examples/distill_bert.py              # the benchmark row (about 15 min on 2 cores)
+    python examples/distill_bert.py              # the benchmark row (about 10 min on 2 cores)
     python examples/distill_bert.py --quick      # tiny settings, for tests
 
 Not yet in this recipe: DistilBERT's cosine loss between hidden states
