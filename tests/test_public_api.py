@@ -102,3 +102,14 @@ def test_the_console_script_loads_the_new_cli_without_a_deprecation_warning():
         warnings.simplefilter("error", DeprecationWarning)
         main = script.load()
     assert main is importlib.import_module("keras_kd.app.cli").main
+
+
+@pytest.mark.xdist_group("grouping_check")
+def test_xdist_groups_reach_the_scheduler(request):
+    """Tests sharing an expensive module fixture rely on `xdist_group` (pyproject.toml)."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not under pytest-xdist's loadgroup scheduler")
+    assert request.node.nodeid.endswith("@grouping_check"), (
+        f"pytest {pytest.__version__} and pytest-xdist ignore xdist_group here "
+        f"({request.node.nodeid}); module fixtures would run on every worker"
+    )
