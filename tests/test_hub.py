@@ -127,7 +127,7 @@ def bert_backbone(tokenizer, layers, width, seed):
     )
 
 
-def test_a_text_classifier_distils_with_its_preprocessor():
+def test_a_text_classifier_distils_with_its_preprocessor(tmp_path):
     texts = lines(64)
     labels = np.array([int("def " in t or "return" in t) for t in texts])
     tokenizer = word_piece(texts)
@@ -164,6 +164,9 @@ def test_a_text_classifier_distils_with_its_preprocessor():
     )
     with pytest.raises(ValueError, match=r"preprocessor differs.*sequence length"):
         keras_kd.Distiller(student, other)
+    # A teacher saved and loaded (its vocabulary now an asset) still matches.
+    teacher.save(tmp_path / "teacher.keras")
+    keras_kd.Distiller(student, keras.saving.load_model(tmp_path / "teacher.keras"))
 
 
 def test_a_masked_lm_draws_new_masks_each_epoch_and_distils_the_masked_tokens():
@@ -196,3 +199,20 @@ def test_a_masked_lm_draws_new_masks_each_epoch_and_distils_the_masked_tokens():
         history = distiller.fit(texts, epochs=2, batch_size=8, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_a_teacher_with_another_vocabulary_of_the_same_size_is_refused():
+    tokenizer = word_piece(lines(64))
+    words = tokenizer.get_vocabulary()
+    shuffled = keras_hub.models.BertTokenizer(vocabulary=words[:5] + words[5:][::-1], lowercase=True)
+
+    def classifier(tokens, seed):
+        return keras_hub.models.BertTextClassifier(
+            bert_backbone(tokenizer, 1, 16, seed), num_classes=2, dropout=0.0,
+            preprocessor=keras_hub.models.BertTextClassifierPreprocessor(tokens, sequence_length=16),
+        )
+
+    same = keras_hub.models.BertTokenizer(vocabulary=list(words), lowercase=True)
+    keras_kd.Distiller(classifier(tokenizer, 1), classifier(same, 2))  # built apart, the same: accepted
+    with pytest.raises(ValueError, match=r"preprocessor differs.*vocabulary"):
+        keras_kd.Distiller(classifier(tokenizer, 1), classifier(shuffled, 2))

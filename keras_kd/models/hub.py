@@ -87,16 +87,30 @@ def preprocessor_of(student, teachers):
         if other is not None and _config(other) != want:
             raise ValueError(
                 f"Teacher {index}'s preprocessor differs from the student's, but both read "
-                "the same token ids. Build the student with the teacher's tokenizer and "
-                "sequence length (for example preprocessor=teacher.preprocessor)."
+                "the same token ids. Build the student with the teacher's tokenizer, "
+                "vocabulary and sequence length (for example preprocessor=teacher.preprocessor)."
             )
     return preprocessor
 
 
-def _config(layer):
-    config = keras.saving.serialize_keras_object(layer)["config"]
+def _config(preprocessor):
+    """What must match for two preprocessors to give the same token ids.
+
+    The tokenizer's vocabulary (and BPE merges, SentencePiece proto) is in its
+    config when built in memory but an asset when loaded from a file: it is
+    compared by value, the rest of the config as written.
+    """
+    config = keras.saving.serialize_keras_object(preprocessor)["config"]
     config.pop("name", None)
-    return repr(config)
+    tokenizer = getattr(preprocessor, "tokenizer", None)
+    assets = ()
+    if tokenizer is not None and isinstance(config.get("tokenizer"), dict):
+        tokenizer_config = config["tokenizer"].get("config", {})
+        for key in ("name", "vocabulary", "merges", "proto"):
+            tokenizer_config.pop(key, None)
+        vocabulary = tokenizer.get_vocabulary() if hasattr(tokenizer, "get_vocabulary") else None
+        assets = (vocabulary, getattr(tokenizer, "merges", None), getattr(tokenizer, "proto", None))
+    return repr(config), repr(assets)
 
 
 def preprocess(preprocessor, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
