@@ -20,6 +20,7 @@ Runs without TensorFlow (the lent GPU machine has none); one backend per run:
 """
 
 import argparse
+import os
 import statistics
 import sys
 
@@ -30,6 +31,10 @@ import numpy as np  # noqa: E402
 
 import keras_kd  # noqa: E402
 from timing import EpochTimer, dense_flops, mlp  # noqa: E402
+
+# The float64 references the tests use (NumPy only; the checkout travels whole).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from references64 import ce64, dkd64, kl64, softmax64  # noqa: E402
 
 T, ALPHA = 4.0, 0.9
 
@@ -61,30 +66,13 @@ def full_float32(enabled):
         torch.backends.cudnn.allow_tf32 = not enabled
 
 
-def softmax64(z, temperature=1.0):
-    z = np.asarray(z, "float64") / temperature
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def reference_loss(t, s, y, kind):
     """alpha * soft + (1 - alpha) * CE in float64, as the Distiller defines it (DKD: beta 8)."""
-    p, q = softmax64(t, T), softmax64(s, T)
-    rows = np.arange(len(y))
-    ce = -np.log(softmax64(s)[rows, y])
     if kind == "kl":
-        soft = T**2 * (p * (np.log(p) - np.log(q))).sum(-1)
-    else:  # decoupled KD: target-class binary KL + beta * non-target KL
-        pt, qt = p[rows, y], q[rows, y]
-        tckd = pt * np.log(pt / qt) + (1 - pt) * np.log((1 - pt) / (1 - qt))
-        mask = np.ones_like(p, bool)
-        mask[rows, y] = False
-        pn = np.where(mask, p, 0) / (1 - pt)[:, None]
-        qn = np.where(mask, q, 0) / (1 - qt)[:, None]
-        nckd = np.where(mask, pn * (np.log(np.where(mask, pn, 1)) - np.log(np.where(mask, qn, 1))),
-                        0).sum(-1)
-        soft = T**2 * (1.0 * tckd + 8.0 * nckd)
-    return float(ALPHA * soft.mean() + (1 - ALPHA) * ce.mean())
+        soft = T**2 * kl64(softmax64(t, T), softmax64(s, T))
+    else:
+        soft = dkd64(t, s, y, T, alpha=1.0, beta=8.0)
+    return float(ALPHA * soft.mean() + (1 - ALPHA) * ce64(y, s).mean())
 
 
 def checks():
