@@ -42,7 +42,11 @@ def main(argv=None):
     student_accuracy = distiller.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)["accuracy"]
     print(f"teacher: {teacher.count_params():>7,} parameters, test accuracy {teacher_accuracy:.4f}")
     print(f"student: {student.count_params():>7,} parameters, test accuracy {student_accuracy:.4f}")
-    print("student SavedModel:", distiller.export_student(args.output))
+    # A SavedModel (TF Serving, TFLite) on TensorFlow; a .keras file on JAX and PyTorch.
+    if keras.backend.backend() == "tensorflow":
+        print("student SavedModel:", distiller.export_student(args.output))
+    else:
+        print("student .keras file:", distiller.export_student(args.output + ".keras"))
 
 
 if __name__ == "__main__":

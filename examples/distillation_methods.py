@@ -58,7 +58,11 @@ def main(argv=None):
         distiller.fit(data.x_train, data.y_train, **fit)
         results[name] = accuracy(student)
         if name == "FitNets hint + KD":  # the projection is not exported
-            print("student SavedModel:", distiller.export_student(args.output))
+            # A SavedModel (TF Serving, TFLite) on TensorFlow; a .keras file on JAX and PyTorch.
+            if keras.backend.backend() == "tensorflow":
+                print("student SavedModel:", distiller.export_student(args.output))
+            else:
+                print("student .keras file:", distiller.export_student(args.output + ".keras"))
 
     peers = [hidden_mlp("peer_a", 32, seed=3), hidden_mlp("peer_b", 32, seed=4)]
     mutual = keras_kd.MutualDistiller(peers)

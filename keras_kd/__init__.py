@@ -3,7 +3,13 @@
 import importlib
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow first, as in Keras: unless KERAS_BACKEND or keras.json chooses
+# another backend. Without TensorFlow (`pip install keras-kd` alone) a user
+# chooses one, e.g. KERAS_BACKEND=jax; asking for a name says so otherwise.
+from keras_kd import backends as _backends  # noqa: E402
+
+if _backends.backend() == "tensorflow" and _backends.tensorflow_installed():
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras_kd import _legacy_paths  # noqa: E402
 
@@ -47,10 +53,11 @@ _TENSORFLOW_ONLY = {"RandomPipelineError", "TeacherCache", "record_augmented_epo
 
 def __getattr__(name):
     if name in _EXPORTS:
-        if name in _TENSORFLOW_ONLY:
-            from keras_kd import backends
+        from keras_kd import backends
 
+        if name in _TENSORFLOW_ONLY:
             backends.require_tensorflow(f"keras_kd.{name}")
+        backends.check_backend_installed()
         value = getattr(importlib.import_module(f"keras_kd.{_EXPORTS[name]}"), name)
     elif name in _SUBPACKAGES:
         value = importlib.import_module(f"keras_kd.{name}")

@@ -157,3 +157,40 @@ def test_saving_and_what_needs_tensorflow_on_jax_and_torch(both_backends):
         assert message.startswith(feature) and "needs the TensorFlow backend" in message, message
         assert f"runs '{jax_results['backend']}'" in message
         assert "KERAS_BACKEND=tensorflow" in message
+
+
+# Runs the examples as `python examples/X.py --quick` would, with `import tensorflow` failing.
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.modules["tensorflow"] = None
+for example, output in zip(sys.argv[1::2], sys.argv[2::2]):
+    sys.argv = [example, "--quick", "--output", output]
+    runpy.run_path(example, run_name="__main__")
+"""
+
+
+@pytest.mark.xdist_group("examples_on_jax")
+def test_the_core_examples_run_on_jax_without_tensorflow(tmp_path):
+    """distill_digits.py and distillation_methods.py on JAX: the printed student is the saved one."""
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    outputs = {name: str(tmp_path / name) for name in ("distill_digits", "distillation_methods")}
+    arguments = [a for name, output in outputs.items()
+                 for a in (os.path.join(examples, f"{name}.py"), output)]
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *arguments],
+                            env=dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for output in outputs.values():
+        assert f"student .keras file: {output}.keras" in result.stdout, result.stdout
+    # The digits student, reloaded on TensorFlow, scores what it printed on JAX.
+    printed = float(result.stdout.split("student:")[1].split("test accuracy")[1].split()[0])
+    from keras_kd.recipes.data import load_digits
+
+    data = load_digits()
+    student = keras.saving.load_model(outputs["distill_digits"] + ".keras")
+    accuracy = np.mean(student.predict(data.x_test, verbose=0).argmax(-1) == data.y_test)
+    assert abs(accuracy - printed) < 1e-4 and 0.3 < accuracy < 1.0, (accuracy, printed)
+    # The methods' table: every method's row, with an accuracy.
+    for method in ("vanilla KD", "multi-teacher (entropy weights)", "DKD", "FitNets hint + KD",
+                   "deep mutual learning (peer 0)", "born-again (generation 1)"):
+        assert f"| {method} | " in result.stdout, method

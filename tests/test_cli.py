@@ -433,3 +433,11 @@ def test_another_keras_backend_is_refused_in_one_line(workdir, capsys, monkeypat
     code, out, err = run(["distill", "--epochs", "1"], capsys)
     assert_clean_failure(code, out, err, r"needs the TensorFlow backend.*'jax'.*KERAS_BACKEND=tensorflow",
                          workdir)
+
+
+def test_a_machine_without_tensorflow_is_told_what_to_install(workdir, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # as without TensorFlow: import fails
+    code, out, err = run(["distill", "--epochs", "1"], capsys)
+    assert_clean_failure(code, out, err,
+                         r"runs on TensorFlow, which is not installed: pip install 'keras-kd\[tensorflow\]'",
+                         workdir)

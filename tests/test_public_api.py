@@ -1,6 +1,7 @@
 """The public API: every name imports, and the 0.1 module paths still work for one release."""
 
 import importlib
+import os
 import subprocess
 import sys
 
@@ -88,6 +89,46 @@ def test_importing_the_package_and_the_losses_registry_starts_no_tensorflow():
             "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_core_installs_without_tensorflow():
+    """`pip install keras-kd` brings Keras, not TensorFlow; the `tensorflow` extra brings the rest."""
+    import importlib.metadata
+    import re
+
+    core, extras = set(), {}
+    for requirement in importlib.metadata.requires("keras-kd"):
+        name = re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0).lower()
+        extra = re.search(r'extra == "(\w+)"', requirement)
+        if extra:
+            extras.setdefault(extra.group(1), set()).add(name)
+        else:
+            core.add(name)
+    assert core == {"keras", "numpy", "scikit-learn", "tqdm"}
+    assert {"tensorflow", "tensorflow-cpu", "keras-tuner", "tensorflow-datasets"} <= extras[
+        "tensorflow"]
+    for extra in ("test", "hub", "gpu"):  # each brings TensorFlow's extra along
+        assert "keras-kd" in extras[extra], extra
+
+
+@pytest.mark.parametrize("backend", ["", "torch"])
+def test_a_backend_that_is_not_installed_is_named_with_the_fix(backend, tmp_path):
+    code = ("import sys\nsys.modules['tensorflow'] = sys.modules['torch'] = None\n"
+            "import keras_kd\ntry:\n    keras_kd.Distiller\nexcept ImportError as e:\n"
+            "    print(e)\nassert 'keras' not in sys.modules\n")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)  # no keras.json: Keras's default, TensorFlow
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    if backend:
+        assert "backend is 'torch'" in lines[0] and "pip install torch" in lines[0]
+    else:
+        assert "TensorFlow is not installed: pip install 'keras-kd[tensorflow]'" in lines[0]
+        assert "KERAS_BACKEND=jax" in lines[0]
 
 
 def test_the_console_script_loads_the_new_cli_without_a_deprecation_warning():

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from keras_kd import defaults
+from keras_kd import backends, defaults
 from keras_kd.app import commands
 
 
@@ -188,21 +188,24 @@ def _add_output_options(parser):
 
 def main(argv=None):
     """Entry point of the `keras-kd` console script; returns the exit status."""
-    parser = build_parser()
     try:
+        if not backends.tensorflow_installed():
+            raise UsageError("the command line runs on TensorFlow, which is not installed: "
+                             f"{backends.INSTALL_TENSORFLOW}")
+        backend = backends.configured_backend()
+        if backend != "tensorflow":
+            raise UsageError(
+                f"the command line needs the TensorFlow backend of Keras, but Keras would run "
+                f"'{backend}' (KERAS_BACKEND or keras.json). Set KERAS_BACKEND=tensorflow (the "
+                "Python API's core runs on JAX and PyTorch too)"
+            )
+        parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             raise UsageError("give a command: distill, tune, evaluate, export or launch. "
                              "See 'keras-kd -h'")
         options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
         commands.check_paths(*(options.get(name) for name in commands.INPUT_PATHS.get(args.command, ())))
-        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-        if backend != "tensorflow":
-            raise UsageError(
-                f"the command line needs the TensorFlow backend of Keras, but KERAS_BACKEND is "
-                f"'{backend}'. Unset it or set KERAS_BACKEND=tensorflow (the Python API's core "
-                "runs on JAX too)"
-            )
     except (UsageError, FileNotFoundError) as error:
         print(f"keras-kd: error: {error}", file=sys.stderr)
         return 2
