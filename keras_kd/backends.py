@@ -83,15 +83,15 @@ def require_tensorflow(feature):
     Args:
         feature: String, what the caller wanted, e.g. "TeacherCache (tf.data caches)".
     """
-    if not tensorflow_installed():
-        raise BackendError(f"{feature} needs TensorFlow, which is not installed: "
-                           f"{INSTALL_TENSORFLOW}, then run with KERAS_BACKEND=tensorflow.")
+    install = "" if tensorflow_installed() else f": {INSTALL_TENSORFLOW}"
     if not is_tensorflow():
         raise BackendError(
             f"{feature} needs the TensorFlow backend of Keras, but this process runs "
-            f"'{backend()}'. Set KERAS_BACKEND=tensorflow (with TensorFlow installed) "
+            f"'{backend()}'. Set KERAS_BACKEND=tensorflow (with TensorFlow installed{install}) "
             "before importing Keras."
         )
+    if install:
+        raise BackendError(f"{feature} needs TensorFlow, which is not installed{install}.")
 
 
 def is_tf_dataset(x):

@@ -155,6 +155,7 @@ def test_saving_and_what_needs_tensorflow_on_jax_and_torch(both_backends):
                          ("import_error_keras_kd.app.distill", "The keras-kd command line")):
         message = str(jax_results[key])
         assert message.startswith(feature) and "needs the TensorFlow backend" in message, message
+        assert "pip install 'keras-kd[tensorflow]'" in message  # the job blocks TensorFlow
         assert f"runs '{jax_results['backend']}'" in message
         assert "KERAS_BACKEND=tensorflow" in message
 
@@ -170,27 +171,24 @@ for example, output in zip(sys.argv[1::2], sys.argv[2::2]):
 
 
 @pytest.mark.xdist_group("examples_on_jax")
-def test_the_core_examples_run_on_jax_without_tensorflow(tmp_path):
-    """distill_digits.py and distillation_methods.py on JAX: the printed student is the saved one."""
-    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-    outputs = {name: str(tmp_path / name) for name in ("distill_digits", "distillation_methods")}
-    arguments = [a for name, output in outputs.items()
-                 for a in (os.path.join(examples, f"{name}.py"), output)]
-    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *arguments],
+def test_the_digits_example_runs_on_jax_without_tensorflow(tmp_path):
+    """examples/distill_digits.py on JAX; the student it saves, reloaded here, scores what it printed.
+
+    (examples/distillation_methods.py, whose methods the JAX job above checks
+    one by one, takes 31 s more on JAX: run in a scratch venv, see RESULTS.)
+    """
+    example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "examples", "distill_digits.py")
+    output = str(tmp_path / "student")
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, example, output],
                             env=dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    for output in outputs.values():
-        assert f"student .keras file: {output}.keras" in result.stdout, result.stdout
-    # The digits student, reloaded on TensorFlow, scores what it printed on JAX.
+    assert f"student .keras file: {output}.keras" in result.stdout, result.stdout
     printed = float(result.stdout.split("student:")[1].split("test accuracy")[1].split()[0])
     from keras_kd.recipes.data import load_digits
 
     data = load_digits()
-    student = keras.saving.load_model(outputs["distill_digits"] + ".keras")
+    student = keras.saving.load_model(output + ".keras")
     accuracy = np.mean(student.predict(data.x_test, verbose=0).argmax(-1) == data.y_test)
     assert abs(accuracy - printed) < 1e-4 and 0.3 < accuracy < 1.0, (accuracy, printed)
-    # The methods' table: every method's row, with an accuracy.
-    for method in ("vanilla KD", "multi-teacher (entropy weights)", "DKD", "FitNets hint + KD",
-                   "deep mutual learning (peer 0)", "born-again (generation 1)"):
-        assert f"| {method} | " in result.stdout, method
