@@ -59,7 +59,7 @@ def test_the_distilbert_example_runs_with_keras_hub(tmp_path, capsys):
     load_example("distill_bert").main(["--quick", "--output", str(output)])
     out = capsys.readouterr().out
     for row in ("| teacher (4 layers) |", "| student alone (2 layers) |",
-                "| student distilled (2 layers) |"):
+                "| student distilled (2 layers) |", "| student distilled + cosine (2 layers) |"):
         assert row in out, out
     import keras
 

@@ -201,6 +201,77 @@ def test_a_masked_lm_draws_new_masks_each_epoch_and_distils_the_masked_tokens():
     assert np.isfinite(history.history["loss"]).all()
 
 
+def test_distilberts_cosine_hint_reaches_the_hidden_states_inside_the_backbones():
+    """Soft masked-token targets + the masked-LM loss + a cosine loss between the last hidden
+    states (per unpadded token), on a student initialised from every other teacher layer."""
+    texts = lines(32)
+    tokenizer = word_piece(texts)
+    preprocessor = keras_hub.models.BertMaskedLMPreprocessor(
+        tokenizer, sequence_length=16, mask_selection_rate=0.25, mask_selection_length=4,
+    )
+    teacher, student = (keras_hub.models.BertMaskedLM(bert_backbone(tokenizer, layers, 16, seed),
+                                                      preprocessor=preprocessor)
+                        for layers, seed in ((2, 1), (1, 2)))
+    dataset = hub.preprocess(preprocessor, texts, batch_size=8)[0]
+    x, y, weights = next(iter(dataset))
+    student(x)
+    copied = keras_kd.copy_teacher_layers(student, teacher, {
+        "transformer_layer_0": "transformer_layer_1"})
+    assert ("transformer_layer_0", "transformer_layer_1") in copied
+    hint = keras_kd.FeatureHint("backbone/transformer_layer_0",
+                                "backbone/transformer_layer_1", loss="cosine",
+                                projection=False, weight=0.5)
+    distiller = keras_kd.Distiller(student, teacher, temperature=T, alpha=ALPHA, hints=[hint])
+    distiller.compile(keras.optimizers.SGD(0.0))
+
+    tokens = {k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+
+    def last_hidden(model):
+        return np.asarray(model.backbone(tokens)["sequence_output"], "float64")
+
+    t_h, s_h = last_hidden(teacher), last_hidden(student)
+    cosine = 1 - (t_h * s_h).sum(-1) / np.sqrt((t_h**2).sum(-1) * (s_h**2).sum(-1))
+    padding = np.asarray(x["padding_mask"], bool)
+    assert not padding.all()  # padded tokens exist, and count nothing
+    want = reference(teacher(x), student(x), np.asarray(y), np.asarray(weights)) + 0.5 * cosine[
+        padding].mean()
+    got = distiller.compute_loss(x, y, student(x), sample_weight=weights)
+    np.testing.assert_allclose(float(got), want, rtol=1e-5)
+    # The last layer's hidden state is read from the backbone's own output:
+    # the student runs its transformer layer once per step, not twice.
+    features = distiller.view.student_features
+    assert sum(isinstance(l, keras_hub.models.BertBackbone) for l in features.layers) == 1
+    assert not any(l.name.startswith("transformer_layer") for l in features.layers)
+
+    # Trained with and without the hint from the same weights, data and masks: the
+    # hint keeps the student's hidden states closer to the teacher's.
+    before, start = [w.copy() for w in teacher.get_weights()], student.get_weights()
+    distances = {}
+    for name, hints in (("with", [hint]), ("without", [])):
+        student.set_weights(start)
+        trained = keras_kd.Distiller(student, teacher, temperature=T, alpha=ALPHA, hints=hints)
+        trained.compile(keras.optimizers.Adam(3e-3))
+        keras.utils.set_random_seed(0)
+        history = trained.fit(texts, epochs=3, batch_size=8, verbose=0).history  # teacher per batch
+        assert np.isfinite(history["loss"]).all()
+        s_h = last_hidden(student)
+        cosine = 1 - (t_h * s_h).sum(-1) / np.sqrt((t_h**2).sum(-1) * (s_h**2).sum(-1))
+        distances[name] = cosine[padding].mean()
+    assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))
+    assert distances["with"] < 0.7 * distances["without"], distances
+    # A layer that is not the backbone's output is read too (by a second pass through it).
+    inner = keras_kd.Distiller(student, teacher, hints=[keras_kd.FeatureHint(
+        "backbone/transformer_layer_0", "backbone/transformer_layer_0", loss="cosine")])
+    backbone = teacher.backbone
+    first_layer = keras.Model(backbone.input, backbone.get_layer("transformer_layer_0").output)
+    logits, hidden = (np.asarray(v) for v in inner.view.model(x))
+    np.testing.assert_allclose(logits, np.asarray(teacher(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hidden, np.asarray(first_layer(tokens)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"has no layer named 'transformer_layer_9'"):
+        keras_kd.Distiller(student, teacher, hints=[("backbone/transformer_layer_9",
+                                                     "backbone/transformer_layer_1")])
+
+
 def test_a_teacher_with_another_vocabulary_of_the_same_size_is_refused():
     tokenizer = word_piece(lines(64))
     words = tokenizer.get_vocabulary()

@@ -365,8 +365,58 @@ def test_sampled_cache_stores_k_ids_per_token_and_trains_only_where_unbiased(tmp
         keras_kd.TeacherCache(teacher, tmp_path, top_k=2, samples=4)
 
 
-def test_feature_hints_on_token_logits_are_refused_with_the_fix():
-    teacher, student = token_model(16, 0), token_model(6, 1)
-    hidden = lambda model: model.layers[2].name  # noqa: E731  (the tanh Dense)
-    with pytest.raises(ValueError, match=r"classifier logits.*\(6, 11\) per example.*Drop `hints`"):
-        keras_kd.Distiller(student, teacher, hints=[(hidden(student), hidden(teacher))])
+def hint64(distiller, x, kind):
+    """Per-token hint values in float64: the teacher's hidden state against the projected student's."""
+    hidden = lambda model: keras.Model(model.input, model.layers[2].output)  # noqa: E731
+    t = np.asarray(hidden(distiller.teacher)(x), np.float64)
+    kernel, bias = (np.asarray(w, np.float64) for w in distiller.hint_projections[0].get_weights())
+    s = np.asarray(hidden(distiller.student)(x), np.float64) @ kernel + bias
+    if kind == "mse":
+        return ((t - s) ** 2).mean(-1)
+    cosine = (t * s).sum(-1) / np.sqrt((t**2).sum(-1) * (s**2).sum(-1))
+    return 1.0 - cosine
+
+
+@pytest.mark.parametrize("kind, keras_mask", [("cosine", True), ("mse", False)])
+def test_feature_hints_on_token_models_compare_each_unpadded_token(kind, keras_mask):
+    """Hidden states `(batch, steps, width)`, compared per token (DistilBERT's cosine loss) and
+    averaged over the unpadded tokens as the label loss is: a Keras mask, or a sample_weight."""
+    x, y, weights = token_data(seed=3)
+    teacher, student = token_model(16, 0, keras_mask), token_model(6, 1, keras_mask)
+    hint = keras_kd.FeatureHint(student.layers[2].name, teacher.layers[2].name, loss=kind,
+                                weight=0.5)
+    distiller = compiled(keras_kd.Distiller(student, teacher, temperature=2.0, alpha=0.6,
+                                            hints=[hint]))
+    values = hint64(distiller, x, kind)
+    denominator = weights.sum() if keras_mask else weights.size
+    want = reference(distiller, x, y, weights, keras_mask=keras_mask) + 0.5 * (
+        weights * values).sum() / denominator
+    # Padded tokens differ from the rest: averaging them in would change the loss.
+    assert abs((weights * values).sum() / denominator - values.mean()) > 0.1 * values.mean()
+    sample_weight = None if keras_mask else weights
+    got = distiller.evaluate(x, y, sample_weight=sample_weight, batch_size=N, verbose=0,
+                             return_dict=True)
+    np.testing.assert_allclose(got["loss"], want, rtol=1e-5)
+    np.testing.assert_allclose(got["hint_loss"], want - reference(
+        distiller, x, y, weights, keras_mask=keras_mask), rtol=1e-4)
+    for cache in (True, False):  # the teachers' list of outputs kept in memory, or per batch
+        history = distiller.fit(x, y, sample_weight=sample_weight, batch_size=N, epochs=1,
+                                verbose=0, cache_teacher=cache, shuffle=False)
+        np.testing.assert_allclose(history.history["loss"][0], want, rtol=1e-5)
+
+
+def test_feature_hints_on_sequences_train_and_refuse_a_flat_cache(tmp_path):
+    x, y, weights = token_data(seed=4)
+    teacher, student = token_model(16, 0, True), token_model(6, 1, True)
+    hint = keras_kd.FeatureHint(student.layers[2].name, teacher.layers[2].name, loss="cosine")
+    distiller = keras_kd.Distiller(student, teacher, temperature=2.0, alpha=0.6, hints=[hint])
+    distiller.compile(keras.optimizers.Adam(1e-2))
+    before = [w.copy() for w in teacher.get_weights()]
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    history = distiller.fit(dataset, epochs=5, verbose=0).history  # teachers per batch
+    assert history["hint_loss"][-1] < 0.8 * history["hint_loss"][0]
+    assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))
+    with pytest.raises(ValueError, match=r"TeacherCache stores one flat row.*cache_teacher=True"):
+        distiller.fit(dataset, epochs=2, verbose=0, cache_teacher=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=r"drop augmented_epochs"):
+        distiller.fit(dataset, epochs=2, verbose=0, augmented_epochs=2)

@@ -1,5 +1,7 @@
 """The packed target that carries labels and teacher logits through `fit()` together."""
 
+import keras
+
 LABELS = "keras_kd_labels"
 TEACHER_LOGITS = "keras_kd_teacher_logits"
 
@@ -53,11 +55,12 @@ def weights_for(y, sample_weight):
     shape = getattr(sample_weight, "shape", ())
     if len(shape) <= 1 or (len(shape) == 2 and shape[1] == 1):
         return sample_weight
-    return {key: sample_weight for key in y}
+    # One entry per leaf: the teachers' outputs may be a list (`TeacherView.structured`).
+    return keras.tree.map_structure(lambda _: sample_weight, y)
 
 
 def unpack_weights(sample_weight):
-    """The one `sample_weight` array behind `weights_for`'s dict (or the array itself)."""
+    """The one `sample_weight` array behind `weights_for`'s structure (or the array itself)."""
     if isinstance(sample_weight, dict):
-        return sample_weight.get(TEACHER_LOGITS, next(iter(sample_weight.values())))
+        return keras.tree.flatten(sample_weight)[0]
     return sample_weight

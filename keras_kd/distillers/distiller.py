@@ -188,7 +188,8 @@ class Distiller(DistillationTrainer):
         """Packs the teachers' outputs into the target unless already there."""
         if targets.is_packed(y):
             return y
-        return targets.pack(y, ops.stop_gradient(self.teacher_view(x, training=False)))
+        return targets.pack(y, keras.tree.map_structure(
+            ops.stop_gradient, self.teacher_view(x, training=False)))
 
     def student_outputs(self, x, training):
         if self._view.student_features is None:
@@ -206,7 +207,7 @@ class Distiller(DistillationTrainer):
         labels, flat = targets.unpack(y)
         sample_weight = targets.unpack_weights(sample_weight)
         if flat is None:
-            flat = ops.stop_gradient(self.teacher_view(x, training=False))
+            flat = keras.tree.map_structure(ops.stop_gradient, self.teacher_view(x, training=False))
         parts = self._view.split(flat)
         alpha = ops.convert_to_tensor(self._alpha)
         local_batch = batch_size(x)
@@ -234,22 +235,24 @@ class Distiller(DistillationTrainer):
             )
             total = total + (1.0 - alpha) * hard
         if self.hints:
-            hint_total = self._hint_term(parts, extras, sample_weight)
+            hint_total = self._hint_term(x, parts, extras, sample_weight)
             self.hint_loss_tracker.update_state(
                 unscale_for_replicas(hint_total), sample_weight=local_batch
             )
             total = total + hint_total
         return total + regularization_loss(self.student)
 
-    def _hint_term(self, parts, student_features, sample_weight):
+    def _hint_term(self, x, parts, student_features, sample_weight):
         total = 0.0
         for hint, slot, projection, features in zip(
             self.hints, self._view.hint_slots, self.hint_projections, student_features
         ):
+            mask = hints_lib.sequence_mask(x, features) if len(features.shape) == 3 else None
             if projection is not None:
                 features = projection(features)
-            per_example = hint_loss(ops.stop_gradient(parts[slot]), features, hint.loss)
-            total = total + hint.weight * mean_over_batch(per_example, sample_weight)
+            values = hint_loss(ops.stop_gradient(parts[slot]), features, hint.loss)
+            weights = hints_lib.step_weights(sample_weight, values)
+            total = total + hint.weight * mean_over_batch(values, weights, mask)
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -49,11 +49,12 @@ def check_fit_data(distiller, x, y):
     checks.check_labels_needed(labels, distiller.soft_loss, distiller.alpha)
     view = distiller.view
     if cached is not None:  # Precomputed outputs: the teachers need not run.
-        teacher_out = np.asarray(cached)[:PROBE_SIZE]
+        teacher_out = keras.tree.map_structure(lambda a: np.asarray(a)[:PROBE_SIZE], cached)
     else:
-        teacher_out = keras.ops.convert_to_numpy(view.model(probe, training=False))
+        teacher_out = keras.tree.map_structure(keras.ops.convert_to_numpy,
+                                               view.model(probe, training=False))
     student_out = keras.ops.convert_to_numpy(distiller.student(probe, training=False))
-    if view.hint_slots and teacher_out.shape[-1] != view.columns:
+    if view.hint_slots and not view.structured and teacher_out.shape[-1] != view.columns:
         raise ValueError(
             f"The precomputed teacher outputs have {teacher_out.shape[-1]} "
             f"columns, but this distiller's teacher_view gives {view.columns}. "
@@ -93,6 +94,11 @@ def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
         info = None
         if augmented_epochs:
             backends.require_tensorflow("Recording augmented epochs (augmented_epochs=...)")
+            if view.structured:
+                raise ValueError(
+                    "augmented_epochs records one flat row of teacher outputs per example; "
+                    "with feature hints on sequence or pixel outputs, drop augmented_epochs."
+                )
         # Off TensorFlow a tf.data pipeline runs the teachers on every batch.
         if backends.is_tensorflow() and backends.is_tf_dataset(x) and not is_packed_dataset(x) and (
             augmented_epochs or (cache_teacher and not _infinite(x))
@@ -170,6 +176,15 @@ def cache_for(view, cache_teacher, epochs, stack):
     if not backends.is_tensorflow():
         if not isinstance(cache_teacher, bool):
             backends.require_tensorflow("A TeacherCache (cache_teacher=<cache or folder>)")
+        return None
+    if view.structured:  # token logits with hints, or features of unknown size: no flat row
+        if not isinstance(cache_teacher, bool):
+            raise ValueError(
+                "A TeacherCache stores one flat row per example, and this distiller's "
+                "teachers give sequence or pixel outputs with feature hints. Pass "
+                "cache_teacher=True (arrays are kept in memory; pipelines run the "
+                "teachers per batch) or False."
+            )
         return None
     from keras_kd.caching.teacher_cache import TeacherCache
 

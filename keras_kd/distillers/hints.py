@@ -1,6 +1,9 @@
 """`FeatureHint`: match a student layer's output to a teacher layer's (FitNets)."""
 
 import keras
+from keras import ops
+
+from keras_kd import internals
 
 HINT_LOSSES = ("mse", "cosine")
 
@@ -13,9 +16,16 @@ class FeatureHint:
     projection trains with the student and is not part of the exported
     student.
 
+    Sequence features, `(batch, steps, width)`, are compared step by step
+    and averaged over the unpadded steps (a Keras mask on the student's
+    features, else a KerasHub `padding_mask` input); per-example
+    `sample_weight`s apply, and per-token ones where they cover the steps.
+
     Args:
-        student_layer: String, the name of a layer of the student.
-        teacher_layer: String, the name of a layer of the teacher.
+        student_layer: String, the name of a layer of the student; "a/b"
+            names layer "b" of the nested model "a" ("backbone/..." is a
+            KerasHub task's backbone).
+        teacher_layer: String, the name of a layer of the teacher, likewise.
         loss: String, "mse" or "cosine". Defaults to "mse".
         weight: Float >= 0, the weight of this term in the loss. Defaults to 1.0.
         projection: Boolean. False compares the features directly, which
@@ -27,6 +37,9 @@ class FeatureHint:
     ```python
     hint = keras_kd.FeatureHint("student_hidden", "teacher_hidden_2", loss="cosine")
     distiller = keras_kd.Distiller(student, teacher, hints=[hint])
+    # DistilBERT's cosine loss between KerasHub BERTs' last hidden states.
+    keras_kd.FeatureHint("backbone/transformer_layer_1", "backbone/transformer_layer_3",
+                         loss="cosine", projection=False)
     ```
     """
 
@@ -79,30 +92,98 @@ def as_hints(hints):
 
 
 def layer_output(model, name, role):
-    """The symbolic output of layer `name` of a functional or Sequential `model`."""
+    """The symbolic output of layer `name` of a functional or Sequential `model`.
+
+    `name` may name a layer inside a nested model with a path,
+    "backbone/transformer_layer_1" ("backbone" is a KerasHub task's backbone,
+    whatever its layer name). Where that layer's output is also an
+    output of the nested model (its last layer), the tensor of the outer
+    graph is returned, so reading it costs no second forward pass.
+    """
+    parts = name.split("/")
+    chain = [model]
     try:
-        model.inputs  # noqa: B018  (raises for subclassed models)
-        layer = model.get_layer(name)
+        chain[0].inputs  # noqa: B018  (raises for subclassed models)
+        for part in parts:
+            chain.append(_sublayer(chain[-1], part))
     except ValueError:
-        names = [layer.name for layer in getattr(model, "layers", [])]
+        names = [layer.name for layer in getattr(chain[-1], "layers", [])]
+        where = f"'{model.name}'" if len(chain) == 1 else f"'{'/'.join(parts[:len(chain) - 1])}'"
         raise ValueError(
-            f"The {role} '{model.name}' has no layer named {name!r}. Its layers "
-            f"are: {', '.join(names) or 'none (a subclassed model)'}. Feature "
-            "hints need Functional or Sequential models built with an Input."
+            f"The {role} {where} has no layer named {parts[len(chain) - 1]!r}. Its layers "
+            f"are: {', '.join(names) or 'none (a subclassed model)'}. Feature hints need "
+            "Functional or Sequential models built with an Input; name a nested model's "
+            "layer as 'outer/inner'."
         ) from None
     except AttributeError:
         raise ValueError(
             f"Feature hints need a Functional or Sequential {role} built with "
-            f"an Input; '{model.name}' is a subclassed model."
+            f"an Input; '{chain[-1].name}' is a subclassed model."
         ) from None
-    return layer.output
+    tensor = chain[-1].output
+    # From the innermost model out: the nested model's output as its caller's graph holds it.
+    for inner in reversed(chain[1:-1]):
+        nodes = getattr(inner, "_inbound_nodes", [])
+        outputs = [id(t) for t in inner.outputs]
+        if len(nodes) != 1 or id(tensor) not in outputs:
+            break
+        tensor = nodes[0].outputs[outputs.index(id(tensor))]
+    return tensor
+
+
+def _sublayer(model, name):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        if name == "backbone" and isinstance(getattr(model, "backbone", None), keras.Model):
+            return model.backbone  # a KerasHub task's, named e.g. "bert_backbone_3"
+        raise
 
 
 def with_features(model, names, role):
     """`model` with extra outputs: its own output followed by the named layers' outputs."""
     outputs = [layer_output(model, name, role) for name in names]
+    # The inputs' own structure (a KerasHub task's dict); a Sequential has a list.
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, [model.outputs[0]] + outputs, name=f"{model.name}_features")
+    if isinstance(model, keras.Model) and not isinstance(model, keras.Sequential):
+        inputs = model.input
+    try:
+        return keras.Model(inputs, [model.outputs[0]] + outputs, name=f"{model.name}_features")
+    except ValueError as error:  # a nested model called on inputs of its own
+        raise ValueError(
+            f"The {role} '{model.name}' cannot output {names}: {str(error).splitlines()[0]} "
+            "A nested layer can be hinted only when its model is called on the outer model's "
+            "own inputs (as KerasHub tasks call their backbone)."
+        ) from None
+
+
+def sequence_mask(x, features):
+    """The steps of `(batch, steps, channels)` features that count: a Keras mask, or KerasHub's padding mask.
+
+    Returns:
+        Boolean tensor `(batch, steps)`, or None (every step counts).
+    """
+    mask = internals.keras_mask(features)
+    if mask is None and isinstance(x, dict) and "padding_mask" in x:
+        mask = x["padding_mask"]
+    if mask is None or len(mask.shape) != 2:
+        return None
+    return ops.cast(mask, "bool")
+
+
+def step_weights(sample_weight, values):
+    """The part of `sample_weight` that weighs a hint's per-example or per-step `values`.
+
+    Per-example weights apply to every step. Per-token weights apply where
+    they have the steps' static length; others (a masked LM's weights over its
+    masked positions) belong to the logits, not to these steps: None.
+    """
+    if sample_weight is None or len(sample_weight.shape) <= 1 or sample_weight.shape[1] == 1:
+        return sample_weight
+    if len(values.shape) == 2 and sample_weight.shape[1] is not None and (
+            sample_weight.shape[1] == values.shape[1]):
+        return sample_weight
+    return None
 
 
 def projection_for(hint, student_shape, teacher_shape):
@@ -130,7 +211,7 @@ def projection_for(hint, student_shape, teacher_shape):
             "spatial size."
         )
     width = teacher_shape[-1]
-    name = f"hint_projection_{hint.student_layer}"
+    name = "hint_projection_" + hint.student_layer.replace("/", "_")
     if len(student_shape) == 1:
         return keras.layers.Dense(width, name=name)
     if len(student_shape) == 3:

@@ -2,7 +2,10 @@
 
 A `Distiller` reads its teachers through one model, so that one forward pass
 (or one `TeacherCache` column) carries everything the loss needs. The view
-also knows how to split such a row back into its parts.
+also knows how to split such a row back into its parts. Token or pixel
+logits, and features of unknown size (sequences of any length), cannot share
+a flat row: the view then outputs a list, which runs per batch or is kept
+in memory for arrays, but is not written to a `TeacherCache`.
 """
 
 import keras
@@ -42,17 +45,12 @@ class TeacherView:
         self.teachers = teachers
         self.layout = [("logits", num_classes)] * len(teachers)
         self.projections, self.hint_slots, self.student_features = [], [], None
+        self.structured = False
         if not hints:
             self.model = teachers[0] if len(teachers) == 1 else _ConcatenatedTeachers(
                 teachers, teachers, [0] * len(teachers)
             )
             return
-        if len(teachers[0].outputs[0].shape) > 2:
-            raise ValueError(
-                "Feature hints work with classifier logits (batch, classes); this "
-                f"teacher outputs {tuple(teachers[0].outputs[0].shape[1:])} per example "
-                "(tokens or pixels). Drop `hints`, or distill the logits alone."
-            )
         self.student_features = hints_lib.with_features(
             student, [h.student_layer for h in hints], "student"
         )
@@ -78,7 +76,12 @@ class TeacherView:
             for name in names:
                 shape = tuple(hints_lib.layer_output(teacher, name, "teacher").shape[1:])
                 self.layout.append(("features", shape))
-        self.model = _ConcatenatedTeachers(teachers, runners, [len(n) for n in per_teacher])
+        # One flat row per example where every shape is known and the logits are a
+        # classifier's; otherwise (tokens, pixels, sequences of any length) a list.
+        self.structured = len(teachers[0].outputs[0].shape) > 2 or any(
+            kind == "features" and None in size for kind, size in self.layout)
+        self.model = _ConcatenatedTeachers(teachers, runners, [len(n) for n in per_teacher],
+                                           flat=not self.structured)
         # Features are stored per teacher; map each hint to its slot in the layout.
         order = [(k, n) for k, names in enumerate(per_teacher) for n in names]
         self.hint_slots = [
@@ -87,12 +90,16 @@ class TeacherView:
 
     @property
     def columns(self):
-        """Integer or None: the width of a flat row (None when a class count is unknown)."""
+        """Integer or None: the width of a flat row (None when unknown or not flat)."""
+        if self.structured:
+            return None
         sizes = [size if kind == "logits" else int(np.prod(size)) for kind, size in self.layout]
         return None if None in sizes else sum(sizes)
 
     def split(self, flat):
-        """A flat row batch as `[logits per teacher] + [features per hint slot]`."""
+        """A flat row batch (or the structured view's list) as `[logits per teacher] + [features per hint slot]`."""
+        if isinstance(flat, (list, tuple)):
+            return list(flat)
         if len(self.layout) == 1:
             return [flat]
         parts, offset = [], 0
@@ -111,13 +118,14 @@ class TeacherView:
 
 
 class _ConcatenatedTeachers(keras.Model):
-    """Every teacher's logits and hinted features, flattened into one row per example."""
+    """Every teacher's logits and hinted features: one flat row per example, or a list."""
 
-    def __init__(self, teachers, runners, feature_counts, **kwargs):
+    def __init__(self, teachers, runners, feature_counts, flat=True, **kwargs):
         super().__init__(name="teacher_view", **kwargs)
         self.teachers = teachers
         self.runners = runners
         self.counts = feature_counts
+        self.flat = flat
 
     def call(self, inputs, training=False):
         logits, features = [], []
@@ -129,6 +137,8 @@ class _ConcatenatedTeachers(keras.Model):
             else:
                 logits.append(outputs)
         rows = [ops.cast(t, "float32") for t in logits]
+        if not self.flat:
+            return rows + [ops.cast(f, "float32") for f in features]
         rows += [ops.reshape(ops.cast(f, "float32"), (ops.shape(f)[0], -1)) for f in features]
         return ops.concatenate(rows, axis=-1)
 

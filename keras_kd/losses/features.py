@@ -8,15 +8,19 @@ from keras_kd.losses.kl import as_float32
 def hint_loss(teacher_features, student_features, kind="mse"):
     """Per-example distance between teacher and (projected) student features (FitNets).
 
+    Sequences, `(batch, steps, channels)`, are compared step by step (a
+    token's hidden state with the teacher's, as DistilBERT's cosine loss
+    does), so that padded steps can be left out; other shapes per example.
+
     Args:
         teacher_features: Tensor `(batch, ...)`.
         student_features: Tensor of the same shape.
-        kind: String, "mse" (mean squared difference over all feature
+        kind: String, "mse" (mean squared difference over the feature
             entries) or "cosine" (1 - cosine similarity of the flattened
             features). Defaults to "mse".
 
     Returns:
-        Float32 tensor `(batch,)`.
+        Float32 tensor `(batch, steps)` for sequences, else `(batch,)`.
 
     Example:
 
@@ -26,8 +30,9 @@ def hint_loss(teacher_features, student_features, kind="mse"):
     """
     t = as_float32(teacher_features)
     s = as_float32(student_features)
-    t = ops.reshape(t, (ops.shape(t)[0], -1))
-    s = ops.reshape(s, (ops.shape(s)[0], -1))
+    if len(t.shape) != 3:
+        t = ops.reshape(t, (ops.shape(t)[0], -1))
+        s = ops.reshape(s, (ops.shape(s)[0], -1))
     if kind == "mse":
         return ops.mean(ops.square(t - s), axis=-1)
     if kind == "cosine":

@@ -136,14 +136,19 @@ def run_batches(function, x, batch_size=None):
         batch_size: Integer, defaults to 256.
 
     Returns:
-        NumPy array of the outputs of every example.
+        NumPy array of the outputs of every example (a list of them for a
+        model with several outputs).
     """
     batch_size = batch_size or 256
     count = len(keras.tree.flatten(x)[0])
-    return np.concatenate([
-        np.asarray(function(keras.tree.map_structure(lambda a: a[i : i + batch_size], x)))
+    batches = [
+        keras.tree.map_structure(np.asarray, function(
+            keras.tree.map_structure(lambda a: a[i : i + batch_size], x)))
         for i in range(0, count, batch_size)
-    ])
+    ]
+    if isinstance(batches[0], (list, tuple)):
+        return [np.concatenate(parts) for parts in zip(*batches)]
+    return np.concatenate(batches)
 
 
 def classifier_loss_and_metric(one_hot=False):
