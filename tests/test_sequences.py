@@ -420,3 +420,9 @@ def test_feature_hints_on_sequences_train_and_refuse_a_flat_cache(tmp_path):
         distiller.fit(dataset, epochs=2, verbose=0, cache_teacher=str(tmp_path / "cache"))
     with pytest.raises(ValueError, match=r"drop augmented_epochs"):
         distiller.fit(dataset, epochs=2, verbose=0, augmented_epochs=2)
+    # A search caches one flat row per example: refused before any trial, with the fix.
+    from keras_kd import tuning
+
+    with pytest.raises(ValueError, match=r"Search without `hints`"):
+        tuning.DistillerHyperModel(lambda: student, teacher,
+                                   distiller_kwargs={"hints": [hint]})

@@ -95,7 +95,14 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         # reads (one teacher, or several teachers and hints).
         student, teachers = checks.check_distiller_models(student_fn(), teacher)
         hints = hints_lib.as_hints(self.distiller_kwargs.get("hints"))
-        self.teacher_view = TeacherView(teachers, student, hints).model
+        view = TeacherView(teachers, student, hints)
+        if view.structured:
+            raise ValueError(
+                "A search caches the teachers' outputs as one flat row per example; feature "
+                "hints on sequence or pixel outputs give a list. Search without `hints`, then "
+                "train the chosen T and alpha with them."
+            )
+        self.teacher_view = view.model
         self.progress = progress
         self.max_trials = max_trials
         self.trials_run = 0  # in this process: a resumed search counts from 1 again
