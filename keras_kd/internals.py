@@ -52,6 +52,15 @@ def with_keras_mask(values, mask):
     return values
 
 
+def call_nodes(layer):
+    """The graph nodes where `layer` was called in Functional models (`Operation._inbound_nodes`).
+
+    A nested model's output as its caller's graph holds it is only reachable
+    through the node of that call; Keras 3 has no public `get_output_at`.
+    """
+    return list(getattr(layer, "_inbound_nodes", []))
+
+
 def flatten_layers(model):
     """Every layer nested in `model`, itself excluded (`Layer._flatten_layers`)."""
     return model._flatten_layers(include_self=False)

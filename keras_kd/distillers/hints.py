@@ -123,7 +123,7 @@ def layer_output(model, name, role):
     tensor = chain[-1].output
     # From the innermost model out: the nested model's output as its caller's graph holds it.
     for inner in reversed(chain[1:-1]):
-        nodes = getattr(inner, "_inbound_nodes", [])
+        nodes = internals.call_nodes(inner)
         outputs = [id(t) for t in inner.outputs]
         if len(nodes) != 1 or id(tensor) not in outputs:
             break

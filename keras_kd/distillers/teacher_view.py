@@ -33,6 +33,9 @@ class TeacherView:
             to the teacher's shape; built here.
         hint_slots: For each hint, the index of its teacher features in
             `split(row)`.
+        structured: Boolean. True when `model` outputs a list instead of
+            one flat row: token or pixel logits with hints, or hinted
+            features of unknown size (sequences).
     """
 
     def __init__(self, teachers, student, hints):
