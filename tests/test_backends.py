@@ -192,3 +192,44 @@ def test_the_digits_example_runs_on_jax_without_tensorflow(tmp_path):
     student = keras.saving.load_model(output + ".keras")
     accuracy = np.mean(student.predict(data.x_test, verbose=0).argmax(-1) == data.y_test)
     assert abs(accuracy - printed) < 1e-4 and 0.3 < accuracy < 1.0, (accuracy, printed)
+
+
+@pytest.mark.skipif(not installed("torch"),
+                    reason="PyTorch is not installed (kept out of CI: pip install torch)")
+def test_torch_ddp_over_two_processes_matches_one_process(tmp_path):
+    """Keras has no keras.distribution for PyTorch; DDP in a custom loop around the
+    Distiller's compute_loss (two CPU processes, gloo) gives the one-process weights."""
+    from keras_kd.distribute import launch
+
+    rng = np.random.default_rng(5)
+    data = {"x": rng.normal(size=(64, 6)).astype("float32"),
+            "y": rng.integers(0, 3, 64).astype("int32")}
+    for name, width, seed in (("teacher", 16, 1), ("student", 8, 3)):
+        keras.utils.set_random_seed(seed)
+        data.update({f"{name}_{i}": w for i, w in enumerate(backend_job_mlp(name, width).get_weights())})
+    np.savez(tmp_path / "in.npz", **data)
+    job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_ddp_job.py")
+    env = dict(os.environ, KERAS_BACKEND="torch", CUDA_VISIBLE_DEVICES="")
+    one_port, two_port = launch.free_ports(2)
+    # (output, rank, world size, port): one process alone, and a group of two; all at once.
+    jobs = [("one.npz", 0, 1, one_port), ("two.npz", 0, 2, two_port), ("two.npz", 1, 2, two_port)]
+    processes = [subprocess.Popen(
+        [sys.executable, job, str(tmp_path / "in.npz"), str(tmp_path / out), str(rank),
+         str(world), str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True) for out, rank, world, port in jobs]
+    try:
+        logs = [p.communicate(timeout=240)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    assert [p.returncode for p in processes] == [0, 0, 0], "\n".join(l[-2000:] for l in logs)
+    one, two = dict(np.load(tmp_path / "one.npz")), dict(np.load(tmp_path / "two.npz"))
+    assert bool(one["teacher_unchanged"]) and bool(two["teacher_unchanged"])
+    assert max(np.abs(one[f"student_{i}"] - data[f"student_{i}"]).max() for i in range(4)) > 1e-2
+    for i in range(4):
+        np.testing.assert_allclose(two[f"student_{i}"], one[f"student_{i}"], rtol=1e-5, atol=1e-6)
+    # Each process's loss is its half's mean; their average is the one-process loss.
+    halves = [np.load(tmp_path / f"two.npz.losses{rank}.npy") for rank in (0, 1)]
+    whole = np.load(tmp_path / "one.npz.losses0.npy")
+    assert whole.shape == (4,) and abs(halves[0][0] - halves[1][0]) > 1e-4
+    np.testing.assert_allclose((halves[0] + halves[1]) / 2, whole, rtol=1e-5)
