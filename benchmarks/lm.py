@@ -129,6 +129,8 @@ def main():
     parser.add_argument("--student-steps", type=int, default=1500)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--student-width", type=int, default=48)
+    parser.add_argument("--student-layers", type=int, default=1)
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated subset of {','.join(METHODS)} (scratch is always run)")
     args = parser.parse_args()
@@ -160,7 +162,7 @@ def main():
     print(f"teacher: {teacher.count_params():,} parameters, held-out {teacher_bpb:.3f} bits/byte "
           f"({time.perf_counter() - start:.0f} s)", flush=True)
 
-    student_shape = dict(width=48, layers=1, heads=2)
+    student_shape = dict(width=args.student_width, layers=args.student_layers, heads=2)
     configs = {
         "scratch": dict(alpha=0.0, loss="kl", cache={}),
         "forward KL": dict(loss="kl", cache={}),
