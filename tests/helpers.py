@@ -1,6 +1,7 @@
 """Tiny models and data shared by the tests."""
 
 import importlib.metadata
+import subprocess
 
 import keras
 import numpy as np
@@ -50,3 +51,20 @@ def installed(package):
     except importlib.metadata.PackageNotFoundError:
         return False
     return True
+
+
+def run_together(commands, envs, timeout):
+    """Starts every command at once (each with its env), waits for all; returns `(codes, logs)`.
+
+    Each log is the process's stdout and stderr together. A process still
+    running at the end (a timeout, a failed assertion) is killed.
+    """
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+                 for command, env in zip(commands, envs)]
+    try:
+        logs = [p.communicate(timeout=timeout)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    return [p.returncode for p in processes], logs

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import backend_job
-from helpers import installed
+from helpers import installed, run_together
 import keras_kd
 from references64 import ce64, dist64, dkd64, kl64, softmax64, standardize64
 
@@ -213,16 +213,10 @@ def test_torch_ddp_over_two_processes_matches_one_process(tmp_path):
     one_port, two_port = launch.free_ports(2)
     # (output, rank, world size, port): one process alone, and a group of two; all at once.
     jobs = [("one.npz", 0, 1, one_port), ("two.npz", 0, 2, two_port), ("two.npz", 1, 2, two_port)]
-    processes = [subprocess.Popen(
-        [sys.executable, job, str(tmp_path / "in.npz"), str(tmp_path / out), str(rank),
-         str(world), str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True) for out, rank, world, port in jobs]
-    try:
-        logs = [p.communicate(timeout=240)[0] for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    assert [p.returncode for p in processes] == [0, 0, 0], "\n".join(l[-2000:] for l in logs)
+    codes, logs = run_together(
+        [[sys.executable, job, str(tmp_path / "in.npz"), str(tmp_path / out), str(rank),
+          str(world), str(port)] for out, rank, world, port in jobs], [env] * 3, timeout=240)
+    assert codes == [0, 0, 0], "\n".join(log[-2000:] for log in logs)
     one, two = dict(np.load(tmp_path / "one.npz")), dict(np.load(tmp_path / "two.npz"))
     assert bool(one["teacher_unchanged"]) and bool(two["teacher_unchanged"])
     assert max(np.abs(one[f"student_{i}"] - data[f"student_{i}"]).max() for i in range(4)) > 1e-2

@@ -142,8 +142,9 @@ def test_a_search_resumes_without_redoing_trials(digits, digits_teacher, tmp_pat
 
 
 def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_path):
-    import subprocess
     import sys
+
+    from helpers import run_together
 
     from keras_kd.distribute import launch
 
@@ -151,22 +152,16 @@ def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_pat
     digits_teacher.save(teacher_path)
     job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tuning_job.py")
     (port,) = launch.free_ports(1)
-    processes = []
+    commands, envs = [], []
     for tuner_id in ("chief", "tuner0", "tuner1"):
         env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
                    KERASTUNER_ORACLE_PORT=str(port), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
         env.pop("TF_CONFIG", None)
-        processes.append(subprocess.Popen(
-            [sys.executable, job, str(teacher_path), str(tmp_path / "tuning"),
-             str(tmp_path / f"{tuner_id}.json")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
-    try:
-        logs = [p.communicate(timeout=300)[0] for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    assert [p.returncode for p in processes] == [0, 0, 0], "\n".join(log[-2000:] for log in logs)
+        commands.append([sys.executable, job, str(teacher_path), str(tmp_path / "tuning"),
+                         str(tmp_path / f"{tuner_id}.json")])
+        envs.append(env)
+    codes, logs = run_together(commands, envs, timeout=300)
+    assert codes == [0, 0, 0], "\n".join(log[-2000:] for log in logs)
     reports = {t: json.loads((tmp_path / f"{t}.json").read_text()) for t in ("chief", "tuner0", "tuner1")}
     assert reports["chief"]["ran"] == []  # the chief only serves the oracle
     ran = reports["tuner0"]["ran"] + reports["tuner1"]["ran"]
