@@ -209,7 +209,8 @@ def test_torch_ddp_over_two_processes_matches_one_process(tmp_path):
         data.update({f"{name}_{i}": w for i, w in enumerate(backend_job_mlp(name, width).get_weights())})
     np.savez(tmp_path / "in.npz", **data)
     job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_ddp_job.py")
-    env = dict(os.environ, KERAS_BACKEND="torch", CUDA_VISIBLE_DEVICES="")
+    # One thread each: three processes share the machine's cores.
+    env = dict(os.environ, KERAS_BACKEND="torch", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
     one_port, two_port = launch.free_ports(2)
     # (output, rank, world size, port): one process alone, and a group of two; all at once.
     jobs = [("one.npz", 0, 1, one_port), ("two.npz", 0, 2, two_port), ("two.npz", 1, 2, two_port)]

@@ -152,7 +152,9 @@ def test_temperature_and_alpha_change_without_retracing():
     schedule = keras_kd.DistillationSchedule(temperature=lambda e: 8.0 + e)
     history = distiller.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[schedule])
     assert distiller.train_function is train_function
-    assert traced >= 1 and len(traces) == traced
+    # One trace: the optimizer and metrics are built before it (a variable
+    # created while tracing makes tf.function trace the step a second time).
+    assert traced == 1 and len(traces) == traced
     assert distiller.temperature == 10.0 and distiller.alpha == 1.0
     # With alpha = 1 the loss is the distillation term at the new temperature.
     np.testing.assert_allclose(history.history["loss"], history.history["distillation_loss"], rtol=1e-6)
