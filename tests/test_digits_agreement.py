@@ -6,16 +6,23 @@ The student has 64 hidden units. Measured here over 3 seeds (40 epochs, Adam
 had a mean KL to the teacher of 0.022 against 0.030. A 16-unit student
 is capacity-bound: distillation lowered its KL but not its top-1 agreement
 (97.1% vs 97.6%), so it would not test what distillation transfers.
+
+A quality measurement, not a correctness check: it trains six students for 40
+epochs (about 40 s on 2 cores, the suite's slowest test), so it runs with the
+benchmarks, `python -m pytest -m benchmark` (see benchmarks/RESULTS.md).
 """
 
 import keras
 import numpy as np
+import pytest
 
 import keras_kd
 from keras_kd.recipes import architectures
 from test_losses import reference_kd
 
 SEEDS = (0, 1, 2)
+
+pytestmark = pytest.mark.benchmark
 
 
 def train_student(digits, teacher, seed, alpha):
