@@ -8,7 +8,7 @@ import keras_kd
 from keras_kd.recipes import architectures
 
 
-def distill(digits, teacher, policy, temperature=4.0, epochs=15):
+def distill(digits, teacher, policy, temperature=4.0, epochs=6):
     keras.mixed_precision.set_global_policy(policy)
     student = architectures.build("mlp-small", digits.input_shape, 10, seed=3)
     distiller = keras_kd.Distiller(student, teacher, temperature=temperature, alpha=0.9)
