@@ -72,6 +72,9 @@ class OneReplicaBuild:
     Keras MEAN-reduces a whole distributed batch only to read its shapes;
     under MultiWorkerMirroredStrategy that eager collective fails
     (keras-team/keras#20585). One replica's batch has the same structure.
+    With no strategy set, Keras defers the build to the first trace of the
+    step, whose new variables make `tf.function` trace it twice; the build
+    runs here instead, so each `fit` traces its step once.
     """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
