@@ -11,7 +11,7 @@ the teacher-vs-scratch gap closed, bytes per token stored, and a generated
 sample from each model.
 
     python benchmarks/lm.py             # the measured configuration (under 30 min on 2 cores)
-    python benchmarks/lm.py --quick     # a smoke run (about 2 min)
+    python benchmarks/lm.py --quick     # a smoke run (about 2.5 min)
     python benchmarks/lm.py --methods kl --teacher-weights t.weights.h5   # scratch and forward KL only;
                                         # the teacher is trained once, then loaded by later runs
 

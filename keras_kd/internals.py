@@ -89,10 +89,7 @@ class OneReplicaBuild:
                 )
                 break
         if self._distribute_strategy is None and data_batch is not None:
-            # Keras defers this to the first trace when no strategy is set; the
-            # variables that trace creates (optimizer slots, metrics) make
-            # `tf.function` trace the step twice.
-            return self._symbolic_build(data_batch=data_batch)
+            return self._symbolic_build(data_batch=data_batch)  # see the docstring
         return super()._maybe_symbolic_build(data_batch=data_batch)
 
 
