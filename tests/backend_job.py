@@ -1,11 +1,14 @@
 """The JAX or PyTorch half of tests/test_backends.py (not a test module): runs with TensorFlow blocked.
 
-    KERAS_BACKEND=jax python tests/backend_job.py IN.npz OUT.npz      # or KERAS_BACKEND=torch
+    KERAS_BACKEND=torch python tests/backend_job.py IN.npz OUT.npz
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
-        python tests/backend_job.py IN.npz OUT.npz --data-parallel
+        python tests/backend_job.py IN.npz OUT.npz --data-parallel --example EXAMPLE OUTPUT
 
 IN.npz holds the data and the initial weights the TensorFlow half used; OUT.npz
 gets every number the test compares, with the same keys as the TensorFlow half.
+On JAX one process also runs the data-parallel comparison (`dp_*` keys; two
+host devices) and `EXAMPLE --quick --output OUTPUT`, whose printed lines it
+keeps (`example_stdout`): each JAX start costs seconds, so the checks share one.
 """
 
 import sys
@@ -30,9 +33,6 @@ def main():
         raise AssertionError("TensorFlow must not be importable in the JAX half")
     source, out = sys.argv[1:3]
     data = dict(np.load(source))
-    if "--data-parallel" in sys.argv:
-        np.savez(out, **data_parallel(keras, keras_kd, data))
-        return
     results = run_scenarios(keras, keras_kd, targets, data)
     results["backend"] = np.array(keras.backend.backend())
     try:
@@ -52,7 +52,26 @@ def main():
     ban = keras_kd.self_distill(make, x, y, (x, y), generations=2, epochs=2, batch_size=16)
     results["ban_generations"] = np.array(len(ban.models))
     results["ban_accuracy"] = np.array([row["val_accuracy"] for row in ban.table])
+    if "--data-parallel" in sys.argv:
+        parallel = data_parallel(keras, keras_kd, {"x": data["dp_x"], "y": data["dp_y"]})
+        results.update({f"dp_{key}": value for key, value in parallel.items()})
+    if "--example" in sys.argv:
+        example, output = sys.argv[sys.argv.index("--example") + 1:][:2]
+        results["example_stdout"] = np.array(run_example(example, output))
     np.savez(out, **results)
+
+
+def run_example(example, output):
+    """Runs `example --quick --output OUTPUT` as its own script would; returns what it printed."""
+    import contextlib
+    import io
+    import runpy
+
+    printed = io.StringIO()
+    sys.argv = [example, "--quick", "--output", output]
+    with contextlib.redirect_stdout(printed):
+        runpy.run_path(example, run_name="__main__")
+    return printed.getvalue()
 
 
 def data_parallel(keras, keras_kd, data):

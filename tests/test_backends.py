@@ -37,9 +37,13 @@ BACKENDS = ["jax", pytest.param("torch", marks=pytest.mark.skipif(
     not installed("torch"), reason="PyTorch is not installed (kept out of CI: pip install torch)"))]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def both_backends(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("backends")
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                       "distill_digits.py")
+
+
+def _run_job(backend, folder):
+    """The TensorFlow half here, then the job on `backend`; on JAX the job also runs
+    the data-parallel comparison and examples/distill_digits.py (one JAX start)."""
     rng = np.random.default_rng(0)
     data = {"x": rng.normal(size=(48, 6)).astype("float32"),
             "y": rng.integers(0, 3, 48).astype("int32"), "folder": np.array(str(folder))}
@@ -51,33 +55,47 @@ def both_backends(request, tmp_path_factory):
     projection = keras.layers.Dense(16)
     projection.build((None, 8))
     data.update({f"projection_{i}": w for i, w in enumerate(projection.get_weights())})
+    dp = np.random.default_rng(1)
+    data.update(dp_x=dp.normal(size=(64, 6)).astype("float32"), dp_y=dp.integers(0, 3, 64).astype("int32"))
     np.savez(folder / "in.npz", **data)
     tf_results = backend_job.run_scenarios(keras, keras_kd, __import__(
         "keras_kd.caching.targets", fromlist=["targets"]), dict(np.load(folder / "in.npz")))
-    env = dict(os.environ, KERAS_BACKEND=request.param, JAX_PLATFORMS="cpu")
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
+    extra = []
+    if backend == "jax":
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+        extra = ["--data-parallel", "--example", EXAMPLE, str(folder / "student")]
     job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_job.py")
-    result = subprocess.run([sys.executable, job, str(folder / "in.npz"), str(folder / "out.npz")],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, job, str(folder / "in.npz"), str(folder / "out.npz"),
+                             *extra], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     results = dict(np.load(folder / "out.npz"))
-    assert str(results["backend"]) == request.param
+    assert str(results["backend"]) == backend
     return data, tf_results, results
 
 
-def test_data_parallel_over_two_cpu_devices_matches_one_device(tmp_path):
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory):
+    """backend -> (data, TensorFlow results, the job's results); each job runs once per module."""
+    done = {}
+
+    def get(backend):
+        if backend not in done:
+            done[backend] = _run_job(backend, tmp_path_factory.mktemp(backend))
+        return done[backend]
+
+    return get
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def both_backends(request, jobs):
+    return jobs(request.param)
+
+
+def test_data_parallel_over_two_cpu_devices_matches_one_device(jobs):
     """keras.distribution.DataParallel on JAX: the loss sees the global batch (DIST's too)."""
-    rng = np.random.default_rng(1)
-    np.savez(tmp_path / "in.npz", x=rng.normal(size=(64, 6)).astype("float32"),
-             y=rng.integers(0, 3, 64).astype("int32"))
-    folder = str(tmp_path)
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_job.py")
-    result = subprocess.run(
-        [sys.executable, job, os.path.join(folder, "in.npz"), str(tmp_path / "dp.npz"),
-         "--data-parallel"], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    got = dict(np.load(tmp_path / "dp.npz"))
+    results = jobs("jax")[2]
+    got = {key[3:]: value for key, value in results.items() if key.startswith("dp_")}
     assert int(got["devices"]) == 2
     np.testing.assert_array_equal(got["two_start"], got["one_start"])
     assert np.abs(got["one_0"] - got["one_start"]).max() > 1e-2  # the steps moved the weights
@@ -160,37 +178,23 @@ def test_saving_and_what_needs_tensorflow_on_jax_and_torch(both_backends):
         assert "KERAS_BACKEND=tensorflow" in message
 
 
-# Runs the examples as `python examples/X.py --quick` would, with `import tensorflow` failing.
-WITHOUT_TENSORFLOW = """
-import runpy, sys
-sys.modules["tensorflow"] = None
-for example, output in zip(sys.argv[1::2], sys.argv[2::2]):
-    sys.argv = [example, "--quick", "--output", output]
-    runpy.run_path(example, run_name="__main__")
-"""
-
-
-@pytest.mark.xdist_group("examples_on_jax")
-def test_the_digits_example_runs_on_jax_without_tensorflow(tmp_path):
-    """examples/distill_digits.py on JAX; the student it saves, reloaded here, scores what it printed.
+def test_the_digits_example_runs_on_jax_without_tensorflow(jobs):
+    """examples/distill_digits.py on JAX, run by the JAX job as `python examples/distill_digits.py
+    --quick` would be; the student it saves, reloaded here, scores what it printed.
 
     (examples/distillation_methods.py, whose methods the JAX job above checks
     one by one, takes 31 s more on JAX: run in a scratch venv, see RESULTS.)
     """
-    example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "examples", "distill_digits.py")
-    output = str(tmp_path / "student")
-    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, example, output],
-                            env=dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"student .keras file: {output}.keras" in result.stdout, result.stdout
-    printed = float(result.stdout.split("student:")[1].split("test accuracy")[1].split()[0])
+    data, _, results = jobs("jax")
+    output = str(data["folder"]) + "/student"
+    stdout = str(results["example_stdout"])
+    assert f"student .keras file: {output}.keras" in stdout, stdout
+    printed = float(stdout.split("student:")[1].split("test accuracy")[1].split()[0])
     from keras_kd.recipes.data import load_digits
 
-    data = load_digits()
+    digits = load_digits()
     student = keras.saving.load_model(output + ".keras")
-    accuracy = np.mean(student.predict(data.x_test, verbose=0).argmax(-1) == data.y_test)
+    accuracy = np.mean(student.predict(digits.x_test, verbose=0).argmax(-1) == digits.y_test)
     assert abs(accuracy - printed) < 1e-4 and 0.3 < accuracy < 1.0, (accuracy, printed)
 
 
