@@ -50,8 +50,31 @@ def digits():
 
 
 @pytest.fixture(scope="session")
-def digits_teacher(digits):
-    """A 2x256 MLP with dropout trained on the digits (about 97% test accuracy)."""
+def digits_teacher(digits, tmp_path_factory):
+    """A 2x256 MLP with dropout trained on the digits (about 97% test accuracy).
+
+    Trained once per run: under pytest-xdist the first worker to need it saves
+    it to the run's shared temporary folder and the others load that file.
+    """
+    import contextlib
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's folder, shared by its workers
+    path = root / "digits_teacher.keras"
+    with open(root / "digits_teacher.lock", "w") as lock, contextlib.ExitStack() as unlock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        unlock.callback(fcntl.flock, lock, fcntl.LOCK_UN)
+        if path.exists():
+            return keras.saving.load_model(path)
+        teacher = _train_digits_teacher(digits)
+        teacher.save(root / "digits_teacher.tmp.keras")
+        os.replace(root / "digits_teacher.tmp.keras", path)
+        return teacher
+
+
+def _train_digits_teacher(digits):
     keras.utils.set_random_seed(123)
     teacher = keras.Sequential(
         [
