@@ -22,8 +22,6 @@ from keras_kd import tuning  # noqa: E402
 def main():
     teacher_path, directory, out = sys.argv[1:4]
     kill_at = int(sys.argv[4]) if len(sys.argv) > 4 else None
-    digits = data.load_digits()
-    teacher = keras.saving.load_model(teacher_path)
     ran = []
     fit = tuning.DistillerHyperModel.fit
 
@@ -43,18 +41,25 @@ def main():
         from keras_tuner.src.distribute import oracle_chief
 
         oracle_chief.time = types.SimpleNamespace(sleep=lambda s: time.sleep(min(s, 0.5)))
+    report = search(keras.saving.load_model(teacher_path), directory)
+    report.update(tuner_id=os.environ.get("KERASTUNER_TUNER_ID"), ran=ran)
+    with open(out + ".tmp", "w") as f:
+        json.dump(report, f)
+    os.replace(out + ".tmp", out)
+
+
+def search(teacher, directory):
+    """The search every process of the test runs; its result as a JSON-ready dict."""
+    digits = data.load_digits()
     result = tuning.search(
         lambda: architectures.build("mlp-tiny", (64,), 10), teacher,
         (digits.x_train, digits.y_train), (digits.x_test, digits.y_test), tuner="random",
         max_trials=3, epochs=2, directory=directory, project_name="dist", learning_rate=3e-3,
     )
-    report = {"tuner_id": os.environ.get("KERASTUNER_TUNER_ID"), "ran": ran}
-    if result is not None:
-        report.update(best=result.best_hyperparameters, best_score=result.best_score,
-                      table=result.table)
-    with open(out + ".tmp", "w") as f:
-        json.dump(report, f)
-    os.replace(out + ".tmp", out)
+    if result is None:  # a worker of a distributed search: the chief reports
+        return {}
+    return dict(best=result.best_hyperparameters, best_score=result.best_score,
+                table=result.table)
 
 
 if __name__ == "__main__":
