@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_kd.app import cli
+from keras_kd.app import cli, commands
 from keras_kd.models import tflite
 
 
@@ -276,7 +276,9 @@ def test_launch_two_local_workers(workdir, capsys):
     teacher = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
                                 keras.layers.Dense(10)])
     teacher.save(workdir / "teacher.keras")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    # As a user would start it: TensorFlow's start-up lines are the command's to drop.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
     result = subprocess.run(
         [sys.executable, "-m", "keras_kd.app.cli", "launch", "--workers", "2", "--", "distill",
          "--recipe", "none", "--teacher", "teacher.keras", "--epochs", "1", "--seeds", "1",
@@ -292,6 +294,9 @@ def test_launch_two_local_workers(workdir, capsys):
     assert accuracy[0] == accuracy[1]  # both workers trained the same student
     assert json.loads((workdir / "mw" / "model_card.json").read_text())["strategy"] == "multiworker"
     assert sorted(p.name for p in workdir.iterdir()) == ["mw", "teacher.keras"]
+    noise = [line for line in (result.stdout + result.stderr).splitlines()
+             if any(part in line for part in commands._STARTUP_NOISE)]
+    assert noise == []
 
 
 def test_launch_reports_failing_workers(workdir, capsys):

@@ -211,7 +211,7 @@ def main(argv=None):
         return 2
     if not getattr(args, "verbose", False) and args.command != "launch":
         multi_worker = options.get("strategy") == "multiworker" or "TF_CONFIG" in os.environ
-        commands.start_tensorflow_quietly(start_devices=not multi_worker)
+        commands.start_tensorflow_quietly(multi_worker=multi_worker)
     from keras_kd.recipes.data import DatasetUnavailable
 
     try:

@@ -161,17 +161,18 @@ _STARTUP_NOISE = (
 )
 
 
-def start_tensorflow_quietly(start_devices=True):
+def start_tensorflow_quietly(multi_worker=False):
     """Starts TensorFlow with its start-up lines filtered out of stderr.
 
     The lines come from C++ before any logging setting applies, so stderr's
-    file descriptor is captured while TensorFlow and Keras load; anything
-    else written meanwhile is passed on.
+    file descriptor is captured while TensorFlow and Keras load and the
+    devices start (the full `tensorflow` wheel reports its CUDA search then);
+    anything else written meanwhile is passed on.
 
     Args:
-        start_devices: Boolean. Also start the devices inside the capture (the
-            full `tensorflow` wheel reports its CUDA search then). False for a
-            multi-worker run, whose strategy must come before the devices.
+        multi_worker: Boolean. A multi-worker run's strategy must come before
+            the devices, so with `TF_CONFIG` set it is made inside the capture
+            (`strategies.make_strategy` returns it again later).
     """
     import logging
 
@@ -184,8 +185,12 @@ def start_tensorflow_quietly(start_devices=True):
             import keras  # noqa: F401  (imports TensorFlow under its backend)
             import tensorflow
 
-            if start_devices:
+            if not multi_worker:
                 tensorflow.config.list_logical_devices()
+            elif "TF_CONFIG" in os.environ:  # without it, distill says what is missing
+                from keras_kd.distribute import strategies
+
+                strategies.make_strategy("multiworker")
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

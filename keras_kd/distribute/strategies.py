@@ -8,6 +8,7 @@ from keras_kd import backends
 backends.require_tensorflow("keras_kd.distribute.strategies (tf.distribute strategies)")
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multiworker")
+_multi_worker = []  # the process's one MultiWorkerMirroredStrategy, once made
 
 
 def make_strategy(name="auto"):
@@ -18,7 +19,9 @@ def make_strategy(name="auto"):
             visible, else the default strategy. "one_device": the first GPU,
             or the CPU. "mirrored": every local GPU (or the CPU).
             "multiworker": MultiWorkerMirroredStrategy, configured by the
-            `TF_CONFIG` environment variable (see `keras-kd launch`).
+            `TF_CONFIG` environment variable (see `keras-kd launch`); made
+            once per process (TensorFlow sets up its collectives once), then
+            returned again.
 
     Returns:
         A `tf.distribute.Strategy`; models must be built in its `scope()`.
@@ -34,7 +37,9 @@ def make_strategy(name="auto"):
                 "--strategy multiworker needs TF_CONFIG describing the cluster; "
                 "start local workers with `keras-kd launch --workers N -- distill ...`."
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        if not _multi_worker:
+            _multi_worker.append(tf.distribute.MultiWorkerMirroredStrategy())
+        return _multi_worker[0]
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
