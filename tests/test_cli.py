@@ -1,5 +1,7 @@
 """`keras-kd` end to end on the digits, on mocked TFDS data, and on every bad input."""
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -33,9 +35,6 @@ def workdir(tmp_path, monkeypatch):
 def digits_run(tmp_path_factory):
     """One `distill` on the digits split of seed 7 (2 seeds, TFLite too), shared by the tests
     reading its output."""
-    import contextlib
-    import io
-
     folder = tmp_path_factory.mktemp("digits_run")
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
@@ -92,12 +91,24 @@ def test_distill_on_digits_writes_everything(digits_run, capsys, monkeypatch):
     assert json.loads((out_dir / "model_card.json").read_text())["seeds"] == [7]
 
 
-def test_distill_with_a_recipe_takes_its_settings(workdir, capsys):
-    code, out, err = run(
-        ["distill", "--recipe", "function-matching", "--epochs", "2", "--teacher-epochs", "2",
-         "--seeds", "1", "--output", "out"],
-        capsys,
-    )
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    """One `distill` with a recipe, exported to int8 TFLite; shared by the tests reading it."""
+    folder = tmp_path_factory.mktemp("recipe_run")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["distill", "--recipe", "function-matching", "--epochs", "2",
+                             "--teacher-epochs", "2", "--seeds", "1", "--format", "tflite",
+                             "--quantize", "int8", "--output", "out"])
+    return folder, code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.xdist_group("cli_recipe_run")
+def test_distill_with_a_recipe_takes_its_settings(recipe_run, capsys, monkeypatch):
+    workdir, code, out, err = recipe_run
+    monkeypatch.chdir(workdir)
     assert code == 0, err
     assert "recipe function-matching" in out
     card = json.loads((workdir / "out" / "model_card.json").read_text())
@@ -110,20 +121,22 @@ def test_distill_with_a_recipe_takes_its_settings(workdir, capsys):
     assert_clean_failure(code, out, err, r"invalid choice: 'patient'.*distill -h", workdir)
 
 
-def test_quantized_tflite_keeps_the_predictions(workdir, capsys):
-    code, _, err = run(
-        ["distill", "--recipe", "none", "--epochs", "3", "--seeds", "1", "--format", "tflite",
-         "--quantize", "int8", "--output", "q"],
-        capsys,
-    )
+@pytest.mark.xdist_group("cli_recipe_run")
+def test_quantized_tflite_keeps_the_predictions(recipe_run):
+    workdir, code, out, err = recipe_run
     assert code == 0, err
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert "TFLite (int8)" in table[-1]
     from keras_kd.recipes.data import load_digits
 
     x = load_digits().x_test
-    want = keras.saving.load_model(workdir / "q" / "student.keras").predict(x, verbose=0).argmax(-1)
-    got = tflite.TFLiteModel(workdir / "q" / "student.tflite")(x).argmax(-1)
+    want = keras.saving.load_model(workdir / "out" / "student.keras").predict(x, verbose=0).argmax(-1)
+    got = tflite.TFLiteModel(workdir / "out" / "student.tflite")(x).argmax(-1)
     assert (got == want).mean() > 0.9
-    assert os.path.getsize(workdir / "q" / "student.tflite") < 10_000
+    card = json.loads((workdir / "out" / "model_card.json").read_text())
+    # int8 weights: about a byte per parameter, where float32 takes four.
+    float32_bytes = 4 * card["models"][2]["parameters"]
+    assert os.path.getsize(workdir / "out" / "student.tflite") < 0.35 * float32_bytes
 
 
 def test_tfds_dataset_through_mock_data(workdir, capsys):
