@@ -18,7 +18,7 @@ def make_student():
     return architectures.build("mlp-tiny", (64,), 10)
 
 
-def test_hypermodel_builds_the_configurations_it_is_given(digits_teacher):
+def test_hypermodel_builds_the_configurations_it_is_given(digits, digits_teacher):
     hypermodel = tuning.DistillerHyperModel(
         make_student, digits_teacher, temperature=(1.0, 20.0), alpha=[0.25, 0.75], learning_rate=3e-3
     )
@@ -26,15 +26,53 @@ def test_hypermodel_builds_the_configurations_it_is_given(digits_teacher):
     first = hypermodel.build(hp)
     assert set(hp.values) == {"temperature", "alpha", "learning_rate"}
     assert hp.values["learning_rate"] == 3e-3
+    first_values = (first.temperature, first.alpha)
+    start = [w.copy() for w in first.student.get_weights()]
+    hypermodel.fit(hp, first, digits.x_train[:128], digits.y_train[:128], epochs=1, verbose=0)
     hp.values.update(temperature=7.5, alpha=0.75)
     second = hypermodel.build(hp)
-    assert (second.temperature, second.alpha) == (7.5, 0.75)
-    assert (first.temperature, first.alpha) != (second.temperature, second.alpha)
+    assert second is first  # one compiled Distiller per search: its steps are traced once
+    assert (second.temperature, second.alpha) == (7.5, 0.75) != first_values
     assert second.optimizer.learning_rate.numpy() == pytest.approx(3e-3)
-    assert second.student is not first.student
-    # Every trial's student starts from the same seeded weights.
-    for a, b in zip(first.student.get_weights(), second.student.get_weights()):
+    # Every trial's student starts from the same seeded weights, with a fresh optimizer.
+    for a, b in zip(start, second.student.get_weights()):
         np.testing.assert_array_equal(a, b)
+    assert int(second.optimizer.iterations.numpy()) == 0
+    assert all(not np.any(v.numpy()) for v in second.optimizer.variables
+               if "momentum" in v.path or "velocity" in v.path)
+
+
+def test_a_reused_distiller_trains_exactly_like_a_new_one(digits, digits_teacher):
+    """Trial B after trial A on the shared Distiller equals trial B on a new hypermodel."""
+    x, y = digits.x_train[:256], digits.y_train[:256]
+    fit = dict(epochs=2, batch_size=64, validation_data=(digits.x_test[:128], digits.y_test[:128]),
+               verbose=0)
+
+    def trial(hypermodel, temperature, alpha):
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("temperature", temperature)
+        hp.Fixed("alpha", alpha)
+        model = hypermodel.build(hp)
+        history = hypermodel.fit(hp, model, x, y, **fit).history
+        return model, history, [w.copy() for w in model.student.get_weights()]
+
+    def hypermodel():  # a student with dropout: its random state is reset too
+        return tuning.DistillerHyperModel(
+            lambda: architectures.mlp((64,), 10, hidden=(32,), dropout=0.3), digits_teacher,
+            temperature=(1.0, 20.0), alpha=(0.0, 1.0), learning_rate=3e-3, decay_steps=8)
+
+    shared = hypermodel()
+    first, _, _ = trial(shared, 2.0, 0.3)
+    traces = []
+    train_step = first.train_step
+    first.train_step = lambda data: traces.append(1) or train_step(data)
+    reused, history, weights = trial(shared, 6.0, 0.8)
+    assert reused is first and traces == []  # no new trace for the second trial
+    _, want_history, want_weights = trial(hypermodel(), 6.0, 0.8)
+    for key, values in want_history.items():
+        np.testing.assert_allclose(history[key], values, rtol=1e-6, atol=1e-7, err_msg=key)
+    for a, b in zip(weights, want_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize(

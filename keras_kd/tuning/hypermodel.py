@@ -1,4 +1,4 @@
-"""`DistillerHyperModel`: a compiled `Distiller` per Keras Tuner trial."""
+"""`DistillerHyperModel`: a compiled `Distiller` for each Keras Tuner trial, reset between trials."""
 
 import math
 
@@ -42,7 +42,10 @@ def _hyperparameter(hp, name, spec, log=False):
 
 
 class DistillerHyperModel(keras_tuner.HyperModel):
-    """Builds a compiled `Distiller` per trial from a student builder and a teacher.
+    """Gives each trial a compiled `Distiller` from a student builder and a teacher.
+
+    Trials share one Distiller, reset to the seeded start before each, so its
+    steps are traced once per search (see `build_distiller`).
 
     Each entry of the search space is a number (fixed), a `(min, max)` tuple
     (searched; temperature and learning rate on a log scale) or a list of
@@ -106,6 +109,7 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         self.progress = progress
         self.max_trials = max_trials
         self.trials_run = 0  # in this process: a resumed search counts from 1 again
+        self._reusable = None
 
     def build(self, hp):
         temperature = _hyperparameter(hp, "temperature", self.temperature, log=True)
@@ -114,21 +118,78 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         return self.build_distiller(temperature, alpha, learning_rate)
 
     def build_distiller(self, temperature, alpha, learning_rate):
-        """A compiled Distiller with these values and a freshly seeded student."""
+        """A compiled Distiller with these values and a freshly seeded student.
+
+        Trials with the same learning rate get the same Distiller back, reset
+        to the seeded initial weights and a fresh optimizer: its steps are
+        traced once per search instead of once per trial (about half of a
+        short trial's time), and it trains exactly as a new one would.
+        """
+        reusable = self._reusable
+        if reusable is not None and reusable.can_reset(learning_rate):
+            reusable.reset()
+            reusable.distiller.temperature = temperature
+            reusable.distiller.alpha = alpha
+            return reusable.distiller
         keras.utils.set_random_seed(self.seed)
         distiller = Distiller(self.student_fn(), self.teacher, temperature, alpha,
                               **self.distiller_kwargs)
+        compiled_rate = learning_rate
         if self.decay_steps:
-            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, self.decay_steps)
-        distiller.compile(keras.optimizers.Adam(learning_rate), metrics=self.metrics)
+            compiled_rate = keras.optimizers.schedules.CosineDecay(learning_rate, self.decay_steps)
+        distiller.compile(keras.optimizers.Adam(compiled_rate), metrics=self.metrics)
+        self._reusable = _Reusable(distiller, learning_rate)
         return distiller
 
     def fit(self, hp, model, *args, **kwargs):
         keras.utils.set_random_seed(self.seed)
+        callbacks = list(kwargs.get("callbacks") or [])
         if self.progress is not None:
             self.trials_run += 1
             name = f"search trial {self.trials_run}"
             if self.max_trials:
                 name += f"/{self.max_trials}"
-            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + self.progress(name)
+            callbacks += self.progress(name)
+        reusable = self._reusable
+        if reusable is not None and reusable.distiller is model and reusable.optimizer_start is None:
+            callbacks.append(_RecordOptimizerStart(reusable))
+        kwargs["callbacks"] = callbacks
         return model.fit(*args, **kwargs)
+
+
+class _Reusable:
+    """A compiled Distiller and the state every trial starts it from."""
+
+    def __init__(self, distiller, learning_rate):
+        self.distiller = distiller
+        self.learning_rate = learning_rate
+        frozen = {id(v) for teacher in distiller.teachers for v in teacher.variables}
+        # The student's weights and random-seed states, hint projections, T, alpha.
+        self.variables = [v for v in distiller.variables if id(v) not in frozen]
+        self.start = [v.numpy() for v in self.variables]
+        self.optimizer_start = None  # the first fit builds the optimizer
+
+    def can_reset(self, learning_rate):
+        """Same rate, and an optimizer either unbuilt or with its fresh state recorded."""
+        return learning_rate == self.learning_rate and (
+            self.optimizer_start is not None or not self.distiller.optimizer.built)
+
+    def reset(self):
+        for variable, value in zip(self.variables, self.start):
+            variable.assign(value)
+        if self.optimizer_start is not None:
+            for variable, value in zip(self.distiller.optimizer.variables, self.optimizer_start):
+                variable.assign(value)
+
+
+class _RecordOptimizerStart(keras.callbacks.Callback):
+    """Records the optimizer's fresh state: `fit` builds it before `on_train_begin`."""
+
+    def __init__(self, reusable):
+        super().__init__()
+        self.reusable = reusable
+
+    def on_train_begin(self, logs=None):
+        if not self.model.optimizer.built:
+            raise RuntimeError("The optimizer was not built before training began.")
+        self.reusable.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
