@@ -18,12 +18,15 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from helpers import without_graph_optimizer  # noqa: E402
+
 # Split the CPU into two logical devices before TensorFlow initializes them,
 # so that MirroredStrategy tests run without GPUs (as Keras's own tests do).
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
+without_graph_optimizer()
 
 
 @pytest.fixture(autouse=True)

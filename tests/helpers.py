@@ -44,6 +44,21 @@ def mirrored(cross_device_ops=None):
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
 
 
+def without_graph_optimizer():
+    """Turns TensorFlow's graph optimizer (Grappler) off in this process.
+
+    Grappler rewrites every new tf.function graph before its first run: for
+    the tests' tiny models that is about a quarter of a short fit (1.18 s ->
+    0.90 s; 100 in-process tests 105 s -> 83 s), and it changes no result
+    they compare. `KERAS_KD_TEST_GRAPPLER=1` keeps it on, as in users'
+    programs (the command-line workers the tests start keep it on anyway).
+    """
+    import os
+
+    if os.environ.get("KERAS_KD_TEST_GRAPPLER") != "1":
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
 def installed(package):
     """Whether `package` is installed, asked of its metadata without importing it."""
     try:

@@ -17,6 +17,9 @@ import keras  # noqa: E402
 from keras_kd.recipes import architectures
 from keras_kd.recipes import data
 from keras_kd import tuning  # noqa: E402
+from helpers import without_graph_optimizer  # noqa: E402
+
+without_graph_optimizer()  # as in the test process (conftest.py)
 
 
 def main():
