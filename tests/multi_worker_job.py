@@ -55,6 +55,9 @@ def main():
     parser.add_argument("--log")
     args = parser.parse_args()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    from helpers import without_graph_optimizer
+
+    without_graph_optimizer()  # as in the test process (conftest.py)
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     workers = strategy.num_replicas_in_sync
     x, y = data()
