@@ -141,6 +141,14 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         self._reusable = _Reusable(distiller, learning_rate)
         return distiller
 
+    def release(self):
+        """Stops handing out the shared Distiller: later builds make new ones.
+
+        `search` calls it before returning, so that no later `build` resets the
+        best student it returns.
+        """
+        self._reusable = None
+
     def fit(self, hp, model, *args, **kwargs):
         keras.utils.set_random_seed(self.seed)
         callbacks = list(kwargs.get("callbacks") or [])
@@ -150,11 +158,15 @@ class DistillerHyperModel(keras_tuner.HyperModel):
             if self.max_trials:
                 name += f"/{self.max_trials}"
             callbacks += self.progress(name)
+        kwargs["callbacks"] = callbacks + self.reuse_callbacks(model)
+        return model.fit(*args, **kwargs)
+
+    def reuse_callbacks(self, model):
+        """Callbacks for the first fit of the shared Distiller: they record its fresh optimizer."""
         reusable = self._reusable
         if reusable is not None and reusable.distiller is model and reusable.optimizer_start is None:
-            callbacks.append(_RecordOptimizerStart(reusable))
-        kwargs["callbacks"] = callbacks
-        return model.fit(*args, **kwargs)
+            return [_RecordOptimizerStart(reusable)]
+        return []
 
 
 class _Reusable:
@@ -190,6 +202,5 @@ class _RecordOptimizerStart(keras.callbacks.Callback):
         self.reusable = reusable
 
     def on_train_begin(self, logs=None):
-        if not self.model.optimizer.built:
-            raise RuntimeError("The optimizer was not built before training began.")
-        self.reusable.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+        if self.model.optimizer.built:  # else the next trial builds a new Distiller
+            self.reusable.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]

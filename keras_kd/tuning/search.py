@@ -193,7 +193,8 @@ def _baseline(hypermodel, tuner, x, fit_kwargs, project, objective):
     temperature = temperature[0] if isinstance(temperature, (tuple, list)) else temperature
     distiller = hypermodel.build_distiller(temperature, 0.0, learning_rate)
     keras.utils.set_random_seed(hypermodel.seed)
-    callbacks = hypermodel.progress("search baseline (labels only)") if hypermodel.progress else None
+    callbacks = hypermodel.progress("search baseline (labels only)") if hypermodel.progress else []
+    callbacks = callbacks + hypermodel.reuse_callbacks(distiller)
     history = distiller.fit(x, callbacks=callbacks, **fit_kwargs).history
     scores = history[objective]
     best = max(scores) if tuner.oracle.objective.direction == "max" else min(scores)
@@ -234,6 +235,7 @@ def _result(tuner, hypermodel, baseline, objective, project):
         student = keras.saving.load_model(os.path.join(project, "baseline_student.keras"))
     else:
         student = tuner.load_model(trials[best["trial"]]).student
+    hypermodel.release()  # the trials' shared Distiller now holds the returned student
     hyperparameters = {k: best[k] for k in ("temperature", "alpha", "learning_rate")}
     return SearchResult(hyperparameters, student, best["score"], rows, baseline, tuner)
 
