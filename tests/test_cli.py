@@ -31,18 +31,24 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    """One `distill` on the digits split of seed 7 (2 seeds, TFLite too), shared by the tests
-    reading its output."""
-    folder = tmp_path_factory.mktemp("digits_run")
+def run_in_new_folder(tmp_path_factory, name, argv):
+    """`keras-kd ARGV` in a fresh folder, for a module fixture: `(folder, code, stdout, stderr)`."""
+    folder = tmp_path_factory.mktemp(name)
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(["distill", "--recipe", "none", "--epochs", "2", "--seeds", "2",
-                             "--seed", "7", "--format", "tflite", "--output", "out"])
+            code = cli.main(argv)
     return folder, code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """One `distill` on the digits split of seed 7 (2 seeds, TFLite too), shared by the tests
+    reading its output."""
+    return run_in_new_folder(tmp_path_factory, "digits_run", [
+        "distill", "--recipe", "none", "--epochs", "2", "--seeds", "2", "--seed", "7",
+        "--format", "tflite", "--output", "out"])
 
 
 @pytest.mark.xdist_group("cli_digits_run")
@@ -94,15 +100,9 @@ def test_distill_on_digits_writes_everything(digits_run, capsys, monkeypatch):
 @pytest.fixture(scope="module")
 def recipe_run(tmp_path_factory):
     """One `distill` with a recipe, exported to int8 TFLite; shared by the tests reading it."""
-    folder = tmp_path_factory.mktemp("recipe_run")
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(["distill", "--recipe", "function-matching", "--epochs", "2",
-                             "--teacher-epochs", "2", "--seeds", "1", "--format", "tflite",
-                             "--quantize", "int8", "--output", "out"])
-    return folder, code, out.getvalue(), err.getvalue()
+    return run_in_new_folder(tmp_path_factory, "recipe_run", [
+        "distill", "--recipe", "function-matching", "--epochs", "2", "--teacher-epochs", "2",
+        "--seeds", "1", "--format", "tflite", "--quantize", "int8", "--output", "out"])
 
 
 @pytest.mark.xdist_group("cli_recipe_run")
