@@ -3,7 +3,8 @@
 The shared CI-sized VM's speed moves by half within an hour, so a suite time
 means little alone. Run this before and after a measurement and report both:
 
-    python benchmarks/calibrate.py    # prints: CALIB median fit s 1.237
+    python benchmarks/calibrate.py                # prints: CALIB median fit s 1.237
+    python benchmarks/calibrate.py --no-grappler  # as in the test processes
 
 Each fit: an `mlp-small` teacher and an `mlp-tiny` student on 1,078 random
 64-feature examples, two epochs of batch 64 with a 719-example validation
@@ -32,6 +33,10 @@ def one_fit(x, y):
 
 
 def main():
+    if "--no-grappler" in sys.argv:
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1078, 64)).astype("float32")
     y = rng.integers(0, 10, 1078)
