@@ -15,6 +15,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+import keras_kd
+
 from keras_kd.app import cli, commands
 from keras_kd.models import tflite
 
@@ -170,6 +172,47 @@ def test_evaluate_and_export_commands(digits_run, capsys, monkeypatch):
     assert_clean_failure(code, out, err, r"No model_card.json.*--seed", workdir)
     code, out, _ = run(["evaluate", "s.tflite", "--seed", "0"], capsys)
     assert code == 0 and "split seed 0 (--seed)" in out and "%" in out
+
+
+def test_the_runs_share_one_distiller_and_train_as_new_ones(digits, digits_teacher, monkeypatch):
+    """`distill` trains every seed and configuration on one compiled Distiller; each run must
+    give what a new Distiller gives: the same weights and history, bit for bit."""
+    from keras_kd.app import runs, settings as settings_lib
+    from keras_kd.recipes.data import Splits
+
+    def dropout_student(seed):  # dropout: its seed state must restart too
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((64,)), keras.layers.Dense(24, activation="relu"),
+                                 keras.layers.Dropout(0.3), keras.layers.Dense(10)])
+
+    monkeypatch.setattr(runs, "student_factory", lambda settings, data: dropout_student)
+    data = Splits("digits", digits.x_train[:192], digits.y_train[:192], digits.x_test[:64],
+                  digits.y_test[:64], 10)
+    settings = settings_lib.Settings(epochs=2, batch_size=32, seeds=(3, 4), quiet=True)
+    configurations = {"scratch": (4.0, 0.0), "distilled": (2.0, 0.8)}
+    traced = []
+    original = runs.Distiller.make_train_function
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runs.Distiller, "make_train_function",
+                      lambda self, *a, **k: traced.append(self) or original(self, *a, **k))
+        shared = runs.train_configurations(settings, data, digits_teacher, 0,
+                                           tf.distribute.get_strategy(), configurations)
+    assert len(set(map(id, traced))) == 1  # one Distiller traced its step for all four runs
+    for index, seed in enumerate(settings.seeds):
+        for name, (temperature, alpha) in configurations.items():
+            student = dropout_student(seed)
+            distiller = keras_kd.Distiller(student, digits_teacher, temperature, alpha)
+            distiller.compile(keras.optimizers.Adam(settings.learning_rate), metrics=["accuracy"])
+            keras.utils.set_random_seed(seed)
+            history = distiller.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0,
+                                    validation_data=(data.x_test, data.y_test)).history
+            got, got_history = shared[name][index]
+            for a, b in zip(got.get_weights(), student.get_weights(), strict=True):
+                np.testing.assert_array_equal(a, b)
+            assert got_history == history
+    # Each run returned its own model: the first seed's students were not overwritten.
+    first, last = shared["scratch"][0][0], shared["distilled"][1][0]
+    assert first is not last and not np.array_equal(first.get_weights()[0], last.get_weights()[0])
 
 
 def assert_clean_failure(code, out, err, pattern, workdir):

@@ -138,25 +138,36 @@ def test_train_teachers_trains_each_member_from_its_own_seed(digits):
     recipe = dataclasses.replace(recipes.get("hinton-ensemble"), teachers=2, teacher_epochs=2)
     built = {}
 
+    def make(seed):  # dropout: each member's seed state counts too
+        keras.utils.set_random_seed(seed)
+        return keras_kd.recipes.architectures.mlp((64,), 10, hidden=(16,), dropout=0.2)
+
     def build(seed):
-        built[seed] = keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10, seed=seed)
+        built[seed] = make(seed)
         return built[seed]
 
-    initial = {s: keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10, seed=s).get_weights()
-               for s in (5, 6)}
-    teacher = recipes.train_teachers(build, digits.x_train[:256], digits.y_train[:256], recipe,
-                                     10, seed=5)
+    initial = {s: make(s).get_weights() for s in (5, 6)}
+    x, y = digits.x_train[:256], digits.y_train[:256]
+    traced = []
+    original = keras.Model.make_train_function
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.Model, "make_train_function",
+                      lambda self, *a, **k: traced.append(self) or original(self, *a, **k))
+        teacher = recipes.train_teachers(build, x, y, recipe, 10, seed=5)
+    assert len(set(map(id, traced))) == 1  # the members trained on one compiled model
     assert sorted(built) == [5, 6]
     members = [layer for layer in teacher.layers if isinstance(layer, keras.Model)]
     assert members == [built[5], built[6]]
     for seed, member in built.items():  # trained away from its seeded start
         assert not np.allclose(member.get_weights()[0], initial[seed][0])
-    # Member k is exactly the teacher the recipe trains alone from seed 5 + k:
-    # its own initial weights and its own shifted views.
-    alone = keras_kd.recipes.architectures.build("mlp-tiny", (64,), 10, seed=6)
-    recipes.train_teacher(alone, digits.x_train[:256], digits.y_train[:256], recipe, 10, seed=6)
-    for a, b in zip(alone.get_weights(), built[6].get_weights()):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    # Member k is exactly the teacher the recipe trains alone from seed 5 + k
+    # (its own initial weights and its own shifted views), although the members
+    # train on one shared compiled model.
+    for seed in (5, 6):
+        alone = make(seed)
+        recipes.train_teacher(alone, x, y, recipe, 10, seed=seed)
+        for a, b in zip(alone.get_weights(), built[seed].get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
     assert teacher.output.shape[1:] == (10,)
     single = recipes.train_teachers(build, digits.x_train[:64], digits.y_train[:64],
                                     dataclasses.replace(recipe, teachers=1), 10, seed=7)

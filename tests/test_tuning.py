@@ -272,7 +272,7 @@ def test_search_over_several_teachers_with_dkd_runs_each_teacher_once(digits, di
     assert [int(t.seen.numpy()) - b for t, b in zip((first, second), before)] == [examples] * 2
     assert len(result.table) == 3
     predictions = result.best_student.predict(digits.x_test[:64], verbose=0)
-    assert result.tuner.hypermodel._reusable is None  # released: no build resets the result
+    assert result.tuner.hypermodel._shared is None  # released: no build resets the result
     built = result.tuner.hypermodel.build(result.tuner.oracle.get_best_trials(1)[0].hyperparameters)
     assert built.distillation_loss == "dkd" and built.teacher_weights == [0.75, 0.25]
     # A build after the search makes a new Distiller: the returned student keeps its weights.

@@ -10,6 +10,7 @@ from keras_kd.distillers import checks
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.models.export import save_keras
 from keras_kd.models.loading import load_model
+from keras_kd.models.reuse import Restartable
 from keras_kd.models.tools import compile_classifier
 from keras_kd.recipes import architectures
 
@@ -130,6 +131,7 @@ def train_configurations(settings, data, teacher, verbose, strategy, configurati
     runs = {name: [] for name in configurations}
     total = len(configurations) * len(settings.seeds)
     done = 0
+    shared = _SharedDistiller()
     for seed in settings.seeds:
         for name, (temperature, alpha) in configurations.items():
             done += 1
@@ -140,39 +142,66 @@ def train_configurations(settings, data, teacher, verbose, strategy, configurati
                 how += f", recipe {settings.recipe}"
             log(f"seed {seed}: student {how}, {settings.epochs} epochs", settings)
             callbacks = progress(f"student {done}/{total} (seed {seed}, {name})")
-            history = _train_one(settings, data, teacher, verbose, strategy, make_student,
-                                 seed, temperature, alpha, callbacks)
-            runs[name].append(history)
+            if settings.training_recipe(temperature=temperature, alpha=alpha):
+                trained = _train_with_recipe(settings, data, teacher, verbose, strategy,
+                                             make_student, seed, temperature, alpha, callbacks)
+            else:
+                trained = shared.train(settings, data, teacher, verbose, strategy, make_student,
+                                       seed, temperature, alpha, callbacks)
+            runs[name].append(trained)
     return runs
 
 
-def _train_one(settings, data, teacher, verbose, strategy, make_student, seed, temperature,
-               alpha, callbacks):
-    validation = (data.x_test, data.y_test)
+def _train_with_recipe(settings, data, teacher, verbose, strategy, make_student, seed,
+                       temperature, alpha, callbacks):
     recipe = settings.training_recipe(temperature=temperature, alpha=alpha)
-    if recipe:
-        with strategy.scope():
-            student = make_student(seed)
-            keras.utils.set_random_seed(seed)
-            history = recipes.train_student(
-                student, data.x_train, data.y_train, recipe, data.num_classes,
-                teacher=teacher if alpha > 0 else None, validation_data=validation, seed=seed,
-                verbose=verbose, callbacks=callbacks,
-            )
-        return student, history.history
     with strategy.scope():
         student = make_student(seed)
-        distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
-        distiller.compile(
-            keras.optimizers.Adam(settings.learning_rate), metrics=["accuracy"],
-            jit_compile=settings.jit or "auto",
+        keras.utils.set_random_seed(seed)
+        history = recipes.train_student(
+            student, data.x_train, data.y_train, recipe, data.num_classes,
+            teacher=teacher if alpha > 0 else None, validation_data=(data.x_test, data.y_test),
+            seed=seed, verbose=verbose, callbacks=callbacks,
         )
-    keras.utils.set_random_seed(seed)
-    history = distiller.fit(
-        data.x_train, data.y_train, epochs=settings.epochs, batch_size=settings.batch_size,
-        validation_data=validation, verbose=verbose, callbacks=callbacks,
-    )
     return student, history.history
+
+
+class _SharedDistiller:
+    """Trains every seed and configuration without a recipe on one compiled Distiller.
+
+    Each run restarts it from that seed's freshly built student, T and alpha,
+    and a fresh optimizer (`Restartable`): the same numbers as a new
+    Distiller per run (tested), with its steps traced once instead of once
+    per run. Each run's trained weights go to that fresh student, which the
+    run returns.
+    """
+
+    def __init__(self):
+        self.restartable = None
+
+    def train(self, settings, data, teacher, verbose, strategy, make_student, seed, temperature,
+              alpha, callbacks):
+        student = make_student(seed)
+        shared = self.restartable
+        if shared is not None and shared.can_restart(start_from=student):
+            distiller = shared.restart(start_from=student)
+            distiller.temperature, distiller.alpha = temperature, alpha
+        else:
+            with strategy.scope():
+                distiller = Distiller(make_student(seed), teacher, temperature=temperature,
+                                      alpha=alpha)
+                distiller.compile(
+                    keras.optimizers.Adam(settings.learning_rate), metrics=["accuracy"],
+                    jit_compile=settings.jit or "auto",
+                )
+            shared = self.restartable = Restartable(distiller)
+        keras.utils.set_random_seed(seed)
+        history = distiller.fit(
+            data.x_train, data.y_train, epochs=settings.epochs, batch_size=settings.batch_size,
+            validation_data=(data.x_test, data.y_test), verbose=verbose,
+            callbacks=callbacks + shared.record_callbacks(),
+        )
+        return shared.copy_trained_to(student), history.history
 
 
 def test_accuracy(model, data):

@@ -24,13 +24,22 @@ def train_teacher(teacher, x, y, recipe, num_classes, validation_data=None, seed
     Returns:
         The `keras.callbacks.History`.
     """
+    _compile_teacher(teacher)
+    return _fit_teacher(teacher, x, y, recipe, num_classes, validation_data, seed, verbose,
+                        callbacks)
+
+
+def _compile_teacher(teacher):
     import keras
 
     from keras_kd.models.tools import compile_classifier
 
-    recipe = get(recipe)
     compile_classifier(teacher, keras.optimizers.Adam(defaults.LEARNING_RATE),
                        steps_per_execution=defaults.STEPS_PER_EXECUTION)
+
+
+def _fit_teacher(teacher, x, y, recipe, num_classes, validation_data, seed, verbose, callbacks):
+    recipe = get(recipe)
     return teacher.fit(
         training_data(x, y, recipe, num_classes, seed, teacher=True), epochs=recipe.teacher_epochs,
         validation_data=validation_data, verbose=verbose, shuffle=False, callbacks=callbacks,
@@ -74,15 +83,34 @@ def train_teachers(make_teacher, x, y, recipe, num_classes, validation_data=None
             f"Recipe {recipe.name!r} has teachers={recipe.teachers!r}; it must be a "
             "positive integer (1 for a single teacher)."
         )
+    if recipe.teachers == 1:
+        teacher = make_teacher(seed)
+        train_teacher(teacher, x, y, recipe, num_classes, validation_data=validation_data,
+                      seed=seed, verbose=verbose, callbacks=progress("teacher") if progress else None)
+        return teacher
+    from keras_kd.models.reuse import Restartable
+
+    # The members train on one compiled model, restarted from each member's
+    # fresh weights: its steps are traced once, not once per member (about a
+    # second each), and each member trains exactly as alone (tested). The
+    # trained weights go back to the member.
+    trainer = make_teacher(seed)
+    _compile_teacher(trainer)
+    shared = Restartable(trainer)
     members = []
     for k in range(recipe.teachers):
-        teacher = make_teacher(seed + k)
-        name = "teacher" if recipe.teachers == 1 else f"teacher {k + 1}/{recipe.teachers}"
-        train_teacher(teacher, x, y, recipe, num_classes, validation_data=validation_data,
-                      seed=seed + k, verbose=verbose, callbacks=progress(name) if progress else None)
-        members.append(teacher)
-    if len(members) == 1:
-        return members[0]
+        member = make_teacher(seed + k)
+        name = f"teacher {k + 1}/{recipe.teachers}"
+        callbacks = list(progress(name)) if progress else []
+        if not shared.can_restart(start_from=member):  # a builder of differing members
+            train_teacher(member, x, y, recipe, num_classes, validation_data, seed + k, verbose,
+                          callbacks)
+            members.append(member)
+            continue
+        shared.restart(start_from=member)
+        _fit_teacher(shared.model, x, y, recipe, num_classes, validation_data, seed + k, verbose,
+                     callbacks + shared.record_callbacks())
+        members.append(shared.copy_trained_to(member))
     from keras_kd.models.tools import ensemble
 
     return ensemble(members)

@@ -10,6 +10,7 @@ from keras_kd.distillers import checks
 from keras_kd.distillers import hints as hints_lib
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.teacher_view import TeacherView
+from keras_kd.models.reuse import Restartable
 
 
 def check_space(name, spec, low=None, high=None, open_low=False):
@@ -109,7 +110,8 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         self.progress = progress
         self.max_trials = max_trials
         self.trials_run = 0  # in this process: a resumed search counts from 1 again
-        self._reusable = None
+        self._shared = None  # a Restartable: the Distiller the trials share
+        self._shared_rate = None
 
     def build(self, hp):
         temperature = _hyperparameter(hp, "temperature", self.temperature, log=True)
@@ -125,12 +127,12 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         traced once per search instead of once per trial (about half of a
         short trial's time), and it trains exactly as a new one would.
         """
-        reusable = self._reusable
-        if reusable is not None and reusable.can_reset(learning_rate):
-            reusable.reset()
-            reusable.distiller.temperature = temperature
-            reusable.distiller.alpha = alpha
-            return reusable.distiller
+        shared = self._shared
+        if shared is not None and self._shared_rate == learning_rate and shared.can_restart():
+            distiller = shared.restart()
+            distiller.temperature = temperature
+            distiller.alpha = alpha
+            return distiller
         keras.utils.set_random_seed(self.seed)
         distiller = Distiller(self.student_fn(), self.teacher, temperature, alpha,
                               **self.distiller_kwargs)
@@ -138,7 +140,7 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         if self.decay_steps:
             compiled_rate = keras.optimizers.schedules.CosineDecay(learning_rate, self.decay_steps)
         distiller.compile(keras.optimizers.Adam(compiled_rate), metrics=self.metrics)
-        self._reusable = _Reusable(distiller, learning_rate)
+        self._shared, self._shared_rate = Restartable(distiller), learning_rate
         return distiller
 
     def release(self):
@@ -147,7 +149,7 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         `search` calls it before returning, so that no later `build` resets the
         best student it returns.
         """
-        self._reusable = None
+        self._shared = None
 
     def fit(self, hp, model, *args, **kwargs):
         keras.utils.set_random_seed(self.seed)
@@ -162,45 +164,6 @@ class DistillerHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, **kwargs)
 
     def reuse_callbacks(self, model):
-        """Callbacks for the first fit of the shared Distiller: they record its fresh optimizer."""
-        reusable = self._reusable
-        if reusable is not None and reusable.distiller is model and reusable.optimizer_start is None:
-            return [_RecordOptimizerStart(reusable)]
-        return []
-
-
-class _Reusable:
-    """A compiled Distiller and the state every trial starts it from."""
-
-    def __init__(self, distiller, learning_rate):
-        self.distiller = distiller
-        self.learning_rate = learning_rate
-        frozen = {id(v) for teacher in distiller.teachers for v in teacher.variables}
-        # The student's weights and random-seed states, hint projections, T, alpha.
-        self.variables = [v for v in distiller.variables if id(v) not in frozen]
-        self.start = [v.numpy() for v in self.variables]
-        self.optimizer_start = None  # the first fit builds the optimizer
-
-    def can_reset(self, learning_rate):
-        """Same rate, and an optimizer either unbuilt or with its fresh state recorded."""
-        return learning_rate == self.learning_rate and (
-            self.optimizer_start is not None or not self.distiller.optimizer.built)
-
-    def reset(self):
-        for variable, value in zip(self.variables, self.start):
-            variable.assign(value)
-        if self.optimizer_start is not None:
-            for variable, value in zip(self.distiller.optimizer.variables, self.optimizer_start):
-                variable.assign(value)
-
-
-class _RecordOptimizerStart(keras.callbacks.Callback):
-    """Records the optimizer's fresh state: `fit` builds it before `on_train_begin`."""
-
-    def __init__(self, reusable):
-        super().__init__()
-        self.reusable = reusable
-
-    def on_train_begin(self, logs=None):
-        if self.model.optimizer.built:  # else the next trial builds a new Distiller
-            self.reusable.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+        """Callbacks for a fit of the shared Distiller: the first records its fresh optimizer."""
+        shared = self._shared
+        return shared.record_callbacks() if shared is not None and shared.model is model else []
