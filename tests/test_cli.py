@@ -36,12 +36,17 @@ def workdir(tmp_path, monkeypatch):
 def run_in_new_folder(tmp_path_factory, name, argv):
     """`keras-kd ARGV` in a fresh folder, for a module fixture: `(folder, code, stdout, stderr)`."""
     folder = tmp_path_factory.mktemp(name)
+    return (folder, *run_in_folder(folder, argv))
+
+
+def run_in_folder(folder, argv):
+    """`keras-kd ARGV` run in `folder`, outside a test's capsys: `(code, stdout, stderr)`."""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(argv)
-    return folder, code, out.getvalue(), err.getvalue()
+    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -141,17 +146,44 @@ def test_quantized_tflite_keeps_the_predictions(recipe_run):
     assert os.path.getsize(workdir / "out" / "student.tflite") < 0.35 * float32_bytes
 
 
-def test_tfds_dataset_through_mock_data(workdir, capsys):
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    """A folder holding a user's file; `distill` on mocked TFDS MNIST refused there, then run
+    there with --overwrite --quiet: `(folder, (code, out, err, the file after it), (code, out,
+    err))`."""
+    folder = tmp_path_factory.mktemp("mnist_run")
+    (folder / "mine").mkdir()
+    (folder / "mine" / "thesis.tex").write_text("precious")
+    argv = ["distill", "--dataset", "mnist", "--epochs", "1", "--teacher-arch", "mlp-small",
+            "--student-arch", "mlp-tiny", "--batch-size", "32", "--output", "mine"]
     with tfds.testing.mock_data(num_examples=96):
-        code, out, err = run(
-            ["distill", "--dataset", "mnist", "--epochs", "1", "--teacher-arch", "mlp-small",
-             "--student-arch", "mlp-tiny", "--batch-size", "32"],
-            capsys,
-        )
+        refused = run_in_folder(folder, argv)
+        kept = (folder / "mine" / "thesis.tex").read_text()
+        written = run_in_folder(folder, argv + ["--overwrite", "--quiet"])
+    return folder, refused + (kept,), written
+
+
+@pytest.mark.xdist_group("cli_mnist_run")
+def test_tfds_dataset_through_mock_data(mnist_run):
+    folder, _, (code, out, err) = mnist_run
     assert code == 0, err
-    card = json.loads((workdir / "saved_models" / "mnist_mlp-tiny" / "model_card.json").read_text())
+    card = json.loads((folder / "mine" / "model_card.json").read_text())
     assert card["dataset"] == "mnist" and card["train_examples"] == 96
     assert card["seeds"] == [0]  # one seed by default beyond digits
+
+
+@pytest.mark.xdist_group("cli_mnist_run")
+def test_output_folder_with_other_files(mnist_run):
+    folder, (code, out, err, kept), _ = mnist_run
+    assert_clean_failure(code, out, err, r"already holds other files.*--overwrite", folder)
+    assert kept == "precious"
+    code, out, err = mnist_run[2]
+    assert code == 0 and err == ""
+    assert (folder / "mine" / "model_card.json").exists()
+    # --quiet: no progress on stderr, and stdout holds the table and the verdict alone.
+    assert [line for line in out.splitlines() if not line.startswith("|")] == [
+        "Distillation closed " + out.split("Distillation closed ")[1].splitlines()[0]
+    ]
 
 
 @pytest.mark.xdist_group("cli_digits_run")
@@ -252,22 +284,6 @@ def test_student_with_the_wrong_class_count(workdir, capsys):
     student.save(workdir / "three.keras")
     code, out, err = run(["distill", "--student", "three.keras", "--epochs", "1"], capsys)
     assert_clean_failure(code, out, err, r"dataset has 10 classes", workdir)
-
-
-def test_output_folder_with_other_files(workdir, capsys):
-    (workdir / "mine").mkdir()
-    (workdir / "mine" / "thesis.tex").write_text("precious")
-    code, out, err = run(["distill", "--output", "mine", "--epochs", "1"], capsys)
-    assert_clean_failure(code, out, err, r"already holds other files.*--overwrite", workdir)
-    assert (workdir / "mine" / "thesis.tex").read_text() == "precious"
-    code, out, err = run(["distill", "--recipe", "none", "--output", "mine", "--epochs", "1",
-                          "--seeds", "1", "--overwrite", "--quiet"], capsys)
-    assert code == 0 and err == ""
-    assert (workdir / "mine" / "model_card.json").exists()
-    # --quiet: no progress on stderr, and stdout holds the table and the verdict alone.
-    assert [line for line in out.splitlines() if not line.startswith("|")] == [
-        "Distillation closed " + out.split("Distillation closed ")[1].splitlines()[0]
-    ]
 
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])

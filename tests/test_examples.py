@@ -40,12 +40,21 @@ def test_multi_worker_example_on_two_local_workers(tmp_path):
     import os
     import sys
 
+    import keras
+
     from keras_kd.distribute import launch
 
+    # As its docstring starts it, with a trained teacher (training one on the
+    # workers is Distiller(alpha=0) under the strategy, as the launch test's
+    # scratch students are): 14.6 s instead of 20 s.
+    teacher = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                                keras.layers.Dense(10)])
+    teacher.save(tmp_path / "teacher.keras")
     output = tmp_path / "student"
     codes = launch.run_workers(
-        [sys.executable, str(EXAMPLES / "multi_worker.py"), "--quick",
-         "--backup", str(tmp_path / "backup"), "--output", str(output)],
+        [sys.executable, str(EXAMPLES / "multi_worker.py"), "--quick", "--teacher",
+         str(tmp_path / "teacher.keras"), "--backup", str(tmp_path / "backup"), "--output",
+         str(output)],
         2, env={"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}, timeout=300,
         output=open(os.devnull, "w"),
     )
