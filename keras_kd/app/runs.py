@@ -142,9 +142,10 @@ def train_configurations(settings, data, teacher, verbose, strategy, configurati
                 how += f", recipe {settings.recipe}"
             log(f"seed {seed}: student {how}, {settings.epochs} epochs", settings)
             callbacks = progress(f"student {done}/{total} (seed {seed}, {name})")
-            if settings.training_recipe(temperature=temperature, alpha=alpha):
-                trained = _train_with_recipe(settings, data, teacher, verbose, strategy,
-                                             make_student, seed, temperature, alpha, callbacks)
+            recipe = settings.training_recipe(temperature=temperature, alpha=alpha)
+            if recipe:
+                trained = _train_with_recipe(recipe, data, teacher, verbose, strategy,
+                                             make_student, seed, alpha, callbacks)
             else:
                 trained = shared.train(settings, data, teacher, verbose, strategy, make_student,
                                        seed, temperature, alpha, callbacks)
@@ -152,9 +153,8 @@ def train_configurations(settings, data, teacher, verbose, strategy, configurati
     return runs
 
 
-def _train_with_recipe(settings, data, teacher, verbose, strategy, make_student, seed,
-                       temperature, alpha, callbacks):
-    recipe = settings.training_recipe(temperature=temperature, alpha=alpha)
+def _train_with_recipe(recipe, data, teacher, verbose, strategy, make_student, seed, alpha,
+                       callbacks):
     with strategy.scope():
         student = make_student(seed)
         keras.utils.set_random_seed(seed)
