@@ -11,6 +11,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.modules.setdefault("jax", None)  # as in conftest.py: TensorFlow would import the unused JAX
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
