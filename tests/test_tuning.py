@@ -216,7 +216,7 @@ def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_pat
         fit = tuning.DistillerHyperModel.fit
         monkeypatch.setattr(tuning.DistillerHyperModel, "fit",
                             lambda self, hp, *a, **k: chief_ran.append(hp) or fit(self, hp, *a, **k))
-        chief = tuning_job.search(keras.saving.load_model(teacher_path), str(tmp_path / "tuning"))
+        chief = tuning_job.search(keras.saving.load_model(teacher_path, compile=False), str(tmp_path / "tuning"))
         logs = [w.communicate(timeout=300)[0] for w in workers]
     finally:
         for w in workers:
@@ -260,7 +260,7 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(digits_teacher, tmp
     # The uninterrupted search runs here while the killed one runs in its own
     # process; the killed search then resumes here, from the folder it left.
     killed = start("resumed", "killed.json", "2")
-    whole = tuning_job.search(keras.saving.load_model(teacher_path), str(tmp_path / "whole"))
+    whole = tuning_job.search(keras.saving.load_model(teacher_path, compile=False), str(tmp_path / "whole"))
     killed_code, killed_log = finish(killed)
     assert killed_code == 17, killed_log[-2000:]
     assert not (tmp_path / "killed.json").exists()
@@ -268,7 +268,7 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(digits_teacher, tmp
     fit = tuning.DistillerHyperModel.fit
     monkeypatch.setattr(tuning.DistillerHyperModel, "fit",
                         lambda self, hp, *a, **k: ran.append(dict(hp.values)) or fit(self, hp, *a, **k))
-    resumed = tuning_job.search(keras.saving.load_model(teacher_path), str(tmp_path / "resumed"))
+    resumed = tuning_job.search(keras.saving.load_model(teacher_path, compile=False), str(tmp_path / "resumed"))
     assert len(ran) == 2  # trial 1 was finished before the kill and not redone
     assert resumed["best"] == whole["best"]
     assert resumed["best_score"] == pytest.approx(whole["best_score"], abs=1e-6)

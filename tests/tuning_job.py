@@ -36,7 +36,7 @@ def main():
         return fit(self, hp, model, *args, **kwargs)
 
     tuning.DistillerHyperModel.fit = counting_fit
-    report = search(keras.saving.load_model(teacher_path), directory)
+    report = search(keras.saving.load_model(teacher_path, compile=False), directory)
     report.update(tuner_id=os.environ.get("KERASTUNER_TUNER_ID"), ran=ran)
     with open(out + ".tmp", "w") as f:
         json.dump(report, f)
