@@ -248,6 +248,30 @@ def test_the_runs_share_one_distiller_and_train_as_new_ones(digits, digits_teach
     assert first is not last and not np.array_equal(first.get_weights()[0], last.get_weights()[0])
 
 
+def test_a_given_student_reloads_with_its_seeds_dropout_state(digits, tmp_path):
+    """Both students of a seed start from the saved weights and the same dropout seeds, and a
+    run repeats: a reloaded Dropout draws its seed from the global random state."""
+    from keras_kd.app import runs, settings as settings_lib
+
+    student = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8),
+                                keras.layers.Dropout(0.5), keras.layers.Dense(10)])
+    student.save(tmp_path / "student.keras")
+    make = runs.student_factory(settings_lib.Settings(student=str(tmp_path / "student.keras")),
+                                digits)
+    first, again, other = make(3), make(3), make(4)
+
+    def seeds(model):
+        return [v.numpy() for v in model.variables if "seed_generator" in v.path]
+
+    assert len(seeds(first)) == 1
+    np.testing.assert_array_equal(seeds(first), seeds(again))
+    assert not np.array_equal(seeds(first), seeds(other))
+    for model in (first, again, other):
+        for a, b in zip(model.get_weights(), student.get_weights()):
+            if a.dtype.kind == "f":
+                np.testing.assert_array_equal(a, b)
+
+
 def assert_clean_failure(code, out, err, pattern, workdir):
     import re
 

@@ -83,9 +83,17 @@ def student_factory(settings, data):
     """A function `seed -> fresh student`: built, or reloaded from `--student`."""
     if settings.student:
         checks.check_num_classes(load_model(settings.student, role="student"), data.num_classes, "student")
-        # Reloading gives every run the saved weights (clone_model cannot
-        # copy the TFSMLayer of a SavedModel).
-        return lambda seed: load_model(settings.student, role="student")
+
+        def reload(seed):
+            # Reloading gives every run the saved weights (clone_model cannot
+            # copy the TFSMLayer of a SavedModel). Its dropout layers draw their
+            # seeds from the global random state as they load: seeding it first
+            # gives both students of a seed the same seeds, and a run the same
+            # numbers every time.
+            keras.utils.set_random_seed(seed)
+            return load_model(settings.student, role="student")
+
+        return reload
     return lambda seed: architectures.build(
         settings.student_arch, data.input_shape, data.num_classes, seed=seed
     )
