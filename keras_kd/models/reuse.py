@@ -15,9 +15,9 @@ class Restartable:
 
     A restart sets every variable except the teachers' (weights, BatchNorm
     statistics, dropout seed states, T, alpha, hint projections) back to its
-    value when this object was made, or the trained model's variables to a
-    fresh model's (`start_from`); and the optimizer back to the fresh state
-    recorded by the callback of `record_callbacks` during the first `fit`.
+    value when this object was made, then, with `start_from`, the trained
+    model's variables to a fresh model's; and the optimizer back to the fresh
+    state that the callback of `record_callbacks` recorded in the first `fit`.
 
     Args:
         model: A compiled `keras.Model`; for a Distiller the trained part is
