@@ -169,6 +169,15 @@ def test_train_teachers_trains_each_member_from_its_own_seed(digits):
         for a, b in zip(alone.get_weights(), built[seed].get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
     assert teacher.output.shape[1:] == (10,)
+    # Members of differing shapes cannot share a compiled model: each trains alone.
+    widths = iter([8, 12])
+    mixed = recipes.train_teachers(
+        lambda seed: keras_kd.recipes.architectures.mlp((64,), 10, hidden=(next(widths, 8),)),
+        x[:64], y[:64], recipe, 10, seed=5)
+    members = [layer for layer in mixed.layers if isinstance(layer, keras.Model)]
+    assert [m.layers[1].units for m in members] == [12, 8]
+    assert members[0].optimizer.iterations.numpy() > 0  # the 12-wide one trained on its own
+    assert mixed.output.shape[1:] == (10,)
     single = recipes.train_teachers(build, digits.x_train[:64], digits.y_train[:64],
                                     dataclasses.replace(recipe, teachers=1), 10, seed=7)
     assert single is built[7]
