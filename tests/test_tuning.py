@@ -179,57 +179,35 @@ def test_a_search_resumes_without_redoing_trials(digits, digits_teacher, tmp_pat
     assert json.loads((project / "baseline.json").read_text())["alpha"] == 0.0
 
 
-def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_path, monkeypatch):
-    import subprocess
+def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_path):
     import sys
-    import time
-    import types
 
-    from keras_tuner.src.distribute import oracle_chief
+    from helpers import run_together
 
-    import tuning_job
     from keras_kd.distribute import launch
 
     teacher_path = tmp_path / "teacher.keras"
     digits_teacher.save(teacher_path)
     job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tuning_job.py")
     (port,) = launch.free_ports(1)
-    oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
-    workers = []
-    try:
-        for tuner_id in ("tuner0", "tuner1"):
-            env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, TF_CPP_MIN_LOG_LEVEL="3",
-                       CUDA_VISIBLE_DEVICES="", **oracle)
-            env.pop("TF_CONFIG", None)
-            workers.append(subprocess.Popen(
-                [sys.executable, job, str(teacher_path), str(tmp_path / "tuning"),
-                 str(tmp_path / f"{tuner_id}.json")],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        # The chief is this process: it serves the oracle while the workers run the trials.
-        for name, value in dict(oracle, KERASTUNER_TUNER_ID="chief").items():
-            monkeypatch.setenv(name, value)
-        # Keras Tuner's chief polls for departed workers every 20 s; poll every
-        # 0.5 s instead so the test does not wait (nothing else changes).
-        monkeypatch.setattr(oracle_chief, "time",
-                            types.SimpleNamespace(sleep=lambda s: time.sleep(min(s, 0.5))))
-        chief_ran = []
-        fit = tuning.DistillerHyperModel.fit
-        monkeypatch.setattr(tuning.DistillerHyperModel, "fit",
-                            lambda self, hp, *a, **k: chief_ran.append(hp) or fit(self, hp, *a, **k))
-        chief = tuning_job.search(keras.saving.load_model(teacher_path, compile=False), str(tmp_path / "tuning"))
-        logs = [w.communicate(timeout=300)[0] for w in workers]
-    finally:
-        for w in workers:
-            w.kill()
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(log[-2000:] for log in logs)
-    assert chief_ran == []  # the chief only serves the oracle
-    reports = {t: json.loads((tmp_path / f"{t}.json").read_text()) for t in ("tuner0", "tuner1")}
+    commands, envs = [], []
+    for tuner_id in ("chief", "tuner0", "tuner1"):
+        env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
+                   KERASTUNER_ORACLE_PORT=str(port), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        env.pop("TF_CONFIG", None)
+        commands.append([sys.executable, job, str(teacher_path), str(tmp_path / "tuning"),
+                         str(tmp_path / f"{tuner_id}.json")])
+        envs.append(env)
+    codes, logs = run_together(commands, envs, timeout=300)
+    assert codes == [0, 0, 0], "\n".join(log[-2000:] for log in logs)
+    reports = {t: json.loads((tmp_path / f"{t}.json").read_text()) for t in ("chief", "tuner0", "tuner1")}
+    assert reports["chief"]["ran"] == []  # the chief only serves the oracle
     ran = reports["tuner0"]["ran"] + reports["tuner1"]["ran"]
     assert len(ran) == 3  # every trial ran exactly once, across the two workers
     assert len({json.dumps(r, sort_keys=True) for r in ran}) == 3
-    table = chief["table"]
-    assert len(table) == 4 and table[0]["score"] == chief["best_score"]
-    assert chief["best_score"] == max(r["score"] for r in table)
+    table = reports["chief"]["table"]
+    assert len(table) == 4 and table[0]["score"] == reports["chief"]["best_score"]
+    assert reports["chief"]["best_score"] == max(r["score"] for r in table)
     assert sum(r["trial"].startswith("baseline") for r in table) == 1
 
 
