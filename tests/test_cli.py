@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -410,6 +411,17 @@ def test_launch_reports_failing_workers(workdir, capsys):
     code, out, err = run(["launch", "--workers", "2", "--", "distill", "--teacher", "nope.keras"],
                          capsys)
     assert code == 2 and "failed" in err
+
+
+@pytest.mark.parametrize("command, pattern", [
+    (["no-such-program", "x"], r"'no-such-program' is neither a keras-kd command .* nor a program on PATH"),
+    (["launch", "--workers", "2"], r"launch cannot launch itself"),
+    ([], r"Give the command to run after --"),
+])
+def test_launch_refuses_what_it_cannot_start(workdir, capsys, command, pattern):
+    code, out, err = run(["launch", "--workers", "2", "--", *command], capsys)
+    assert code == 2 and out == "", (code, out, err)
+    assert len(err.splitlines()) == 1 and re.search(pattern, err), err
 
 
 def test_tune_selects_on_a_validation_split_and_reports_the_test_split(workdir, capsys,

@@ -38,28 +38,29 @@ def test_example_runs_and_exports(name, tmp_path, capsys):
 
 def test_multi_worker_example_on_two_local_workers(tmp_path):
     import os
+    import subprocess
     import sys
 
     import keras
 
-    from keras_kd.distribute import launch
-
-    # As its docstring starts it, with a trained teacher (training one on the
+    # As its docstring starts it: `keras-kd launch --workers 2 -- python
+    # examples/multi_worker.py`, with a trained teacher (training one on the
     # workers is Distiller(alpha=0) under the strategy, as the launch test's
-    # scratch students are): 14.6 s instead of 20 s.
+    # scratch students are).
     teacher = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
                                 keras.layers.Dense(10)])
     teacher.save(tmp_path / "teacher.keras")
     output = tmp_path / "student"
-    codes = launch.run_workers(
-        [sys.executable, str(EXAMPLES / "multi_worker.py"), "--quick", "--teacher",
-         str(tmp_path / "teacher.keras"), "--backup", str(tmp_path / "backup"), "--output",
-         str(output)],
-        2, env={"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}, timeout=300,
-        output=open(os.devnull, "w"),
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_kd.app.cli", "launch", "--workers", "2", "--", "python",
+         str(EXAMPLES / "multi_worker.py"), "--quick", "--teacher", str(tmp_path / "teacher.keras"),
+         "--backup", str(tmp_path / "backup"), "--output", str(output)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
-    assert codes == [0, 0]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert tf.saved_model.contains_saved_model(str(output))
+    assert "[worker 0]" in result.stdout and "[worker 1]" in result.stdout
 
 
 def test_the_distilbert_example_runs_with_keras_hub(tmp_path, capsys):

@@ -156,14 +156,16 @@ def build_parser():
     launch = commands.add_parser(
         "launch",
         help="run a command as N local workers with TF_CONFIG (multi-worker training)",
-        description="Start N local worker processes of `keras-kd COMMAND ...`, each "
-                    "with its TF_CONFIG; stream their output with a [worker i] prefix "
-                    "and stop all of them if one fails. Example: keras-kd launch "
-                    "--workers 2 -- distill --teacher t.keras --epochs 5",
+        description="Start N local worker processes of `keras-kd COMMAND ...` or of "
+                    "any program, each with its TF_CONFIG; stream their output with a "
+                    "[worker i] prefix and stop all of them if one fails. Examples: "
+                    "keras-kd launch --workers 2 -- distill --teacher t.keras --epochs 5; "
+                    "keras-kd launch --workers 2 -- python train.py",
     )
     launch.add_argument("--workers", type=_positive_int, required=True)
     launch.add_argument("worker_command", nargs=argparse.REMAINDER, metavar="command",
-                        help="-- then a keras-kd command and its options")
+                        help="-- then a keras-kd command (distill, tune, evaluate, export) or a "
+                             "program (python train.py), and its options")
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a saved model")
     evaluate.add_argument("path", help=".keras file, SavedModel folder or .tflite file")

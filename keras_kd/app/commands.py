@@ -133,20 +133,43 @@ def export(source, path, format="saved_model", quantize="none", dataset=None, se
 
 
 def launch(workers, worker_command):
-    """`keras-kd launch`: runs a command as `workers` local processes with TF_CONFIG."""
+    """`keras-kd launch`: runs a command as `workers` local processes with TF_CONFIG.
+
+    The command is a keras-kd command (`distill ...`, run by this package's
+    command line; `distill` gets `--strategy multiworker` unless it names a
+    strategy) or any program, such as `python train.py` (`python` is the
+    interpreter keras-kd runs on, so the workers see the same packages).
+    """
+    import shutil
+
     from keras_kd.distribute import launch as launch_lib
 
     command = list(worker_command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        raise ValueError("Give the command to run after --, e.g. -- distill --teacher t.keras")
-    if command[0] == "distill" and "--strategy" not in command:
-        command += ["--strategy", "multiworker"]
-    codes = launch_lib.run_workers([sys.executable, "-m", "keras_kd.app.cli", *command], workers)
+        raise ValueError("Give the command to run after --, e.g. -- distill --teacher t.keras "
+                         "or -- python train.py")
+    if command[0] == "launch":
+        raise ValueError("launch cannot launch itself: give the workers' command after --, "
+                         "e.g. -- distill --teacher t.keras")
+    if command[0] in WORKER_COMMANDS:
+        if command[0] == "distill" and "--strategy" not in command:
+            command += ["--strategy", "multiworker"]
+        command = [sys.executable, "-m", "keras_kd.app.cli", *command]
+    elif command[0] in ("python", "python3"):
+        command[0] = sys.executable
+    elif shutil.which(command[0]) is None:
+        raise ValueError(f"'{command[0]}' is neither a keras-kd command ({', '.join(WORKER_COMMANDS)}) "
+                         "nor a program on PATH. Give one after --, e.g. -- python train.py")
+    codes = launch_lib.run_workers(command, workers)
     failed = [i for i, code in enumerate(codes) if code != 0]
     if failed:
         raise RuntimeError(f"worker(s) {failed} failed (exit codes {codes}).")
+
+
+# The keras-kd commands `launch` runs through this package's command line.
+WORKER_COMMANDS = ("distill", "tune", "evaluate", "export")
 
 
 # What TensorFlow's C++ runtime prints on every start, whatever
