@@ -124,6 +124,30 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
+# --- How many workers `-n auto` starts --------------------------------------
+#
+# pytest-xdist asks psutil (which tensorflow-datasets installs) for the
+# machine's physical cores. That is 1 on a 2-vCPU VM whose vCPUs are one
+# core's two hyperthreads, the whole host inside a container limited to 2
+# CPUs, and never the CPUs this process may run on. One worker per usable CPU:
+# the affinity mask, capped by the cgroup's CPU quota.
+
+
+def pytest_xdist_auto_num_workers(config):
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    from helpers import usable_cpus
+
+    return usable_cpus()
+
+
+def pytest_report_header(config):
+    from helpers import usable_cpus
+
+    workers = getattr(config.option, "numprocesses", None)
+    return f"keras_kd: {usable_cpus()} usable CPU(s), {workers} xdist worker(s)"
+
+
 # --- A worker that crashes (a segmentation fault inside TensorFlow) ----------
 #
 # TensorFlow 2.21 has segfaulted, rarely, while Keras drops a tf.distribute

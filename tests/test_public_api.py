@@ -154,3 +154,44 @@ def test_xdist_groups_reach_the_scheduler(request):
         f"pytest {pytest.__version__} and pytest-xdist ignore xdist_group here "
         f"({request.node.nodeid}); module fixtures would run on every worker"
     )
+
+
+@pytest.mark.parametrize("files, affinity, want", [
+    ({}, 2, 2),  # no cgroup limits: the affinity mask
+    ({"cpu.max": "max 100000\n"}, 4, 4),  # cgroup v2 without a quota
+    ({"cpu.max": "200000 100000\n"}, 16, 2),  # a container limited to 2 CPUs on a 16-CPU host
+    ({"cpu.max": "150000 100000\n"}, 16, 2),  # 1.5 CPUs: two workers
+    ({"cpu.max": "200000 100000\n"}, 1, 1),  # the affinity mask is smaller
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 8, 3),  # v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 8, 8),
+])
+def test_auto_starts_one_worker_per_usable_cpu(tmp_path, files, affinity, want):
+    """`-n auto` (pyproject.toml): pytest-xdist would ask psutil for physical cores, 1 on a
+    2-vCPU VM made of one core's two hyperthreads and the host's count in a container."""
+    from helpers import usable_cpus
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert usable_cpus(affinity=affinity, cgroup=str(tmp_path)) == want
+
+
+def test_auto_uses_the_usable_cpus_for_this_run(request):
+    """The README's command (`-n auto` from pyproject.toml) runs one worker per usable CPU."""
+    from helpers import usable_cpus
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("not under pytest-xdist")
+    given = request.config.invocation_params.args
+    if any(arg.startswith(("-n", "--numprocesses")) for arg in given):
+        pytest.skip("the worker count was given on the command line")
+    want = int(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or usable_cpus())
+    assert int(os.environ["PYTEST_XDIST_WORKER_COUNT"]) == want
+
+
+def test_the_auto_hook_answers_before_xdists_own(request, monkeypatch):
+    import helpers
+
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    monkeypatch.setattr(helpers, "usable_cpus", lambda: 7)  # xdist's own hook would say 2 here
+    assert request.config.hook.pytest_xdist_auto_num_workers(config=request.config) == 7
