@@ -68,3 +68,28 @@ def test_a_recording_is_reused_and_bad_arguments_are_refused(tmp_path):
         keras_kd.record_augmented_epochs(teacher, noisy(x, y), 0, tmp_path)
     with pytest.raises(ValueError, match="infinite"):
         keras_kd.record_augmented_epochs(teacher, noisy(x, y).repeat(), 2, tmp_path)
+
+
+def sequential_noise(x, y, batch=16):
+    """Uniform noise added in a sequential `map`: under a global seed, TensorFlow restarts
+    its draws in every new iterator of the pipeline."""
+    import tensorflow as tf
+
+    def add_noise(features, labels):
+        return features + tf.random.uniform(tf.shape(features)), labels
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).map(add_noise)
+
+
+def test_recorded_epochs_draw_anew_under_a_global_seed(tmp_path):
+    teacher, _ = tiny_models(inputs=16)
+    x, y = tiny_data(n=32, inputs=16)
+    keras.utils.set_random_seed(0)  # as users do, and conftest before each test
+    replay, steps = keras_kd.record_augmented_epochs(teacher, sequential_noise(x, y), 3, tmp_path)
+    assert steps == 2
+    epochs = [np.concatenate([b[0].numpy() for b in replay.skip(e * steps).take(steps)])
+              for e in range(3)]
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        assert not np.allclose(epochs[a], epochs[b]), (a, b)
+    for epoch in epochs:  # each is x plus noise in [0, 1)
+        assert ((epoch - x >= 0) & (epoch - x < 1)).all()

@@ -407,3 +407,70 @@ def test_batches_of_different_shapes_are_cached_exactly(tmp_path):
         np.testing.assert_allclose(target[keras_kd.caching.targets.TEACHER_LOGITS].numpy(),
                                    teacher(x, training=False).numpy(), atol=1e-6)
     assert len(widths) > 1
+
+
+class SumOfTrainingInputs(keras.layers.Layer):
+    """Passes its input on, adding the sum of every training batch to `total`."""
+
+    def build(self, shape):
+        self.total = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def call(self, x, training=False):
+        if training:
+            self.total.assign_add(keras.ops.sum(x))
+        return x
+
+
+def test_a_random_pipeline_draws_anew_each_epoch_and_repeats_under_the_seed():
+    """Keras starts an iterator per epoch; under a global seed TensorFlow restarts a
+    sequential map's random draws in each, so every epoch saw the same noise."""
+
+    def run():
+        keras.utils.set_random_seed(0)
+        x, y = tiny_data(n=32)
+        teacher, _ = tiny_models(seed=1)
+        student = keras.Sequential([keras.Input(x.shape[1:]), SumOfTrainingInputs(),
+                                    keras.layers.Dense(3)])
+        noisy = batches(x, y, 16).map(lambda f, l: (f + tf.random.uniform(tf.shape(f)), l))
+        distiller = keras_kd.Distiller(student, teacher, temperature=2.0, alpha=0.5)
+        distiller.compile(keras.optimizers.SGD(0.1))
+        totals = []
+        record = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: totals.append(float(student.layers[0].total.numpy())))
+        with pytest.warns(UserWarning, match="different data every epoch"):
+            history = distiller.fit(noisy, epochs=3, verbose=0, callbacks=[record])
+        assert len(history.history["loss"]) == 3
+        return np.diff([0.0] + totals), float(x.sum())
+
+    sums, clean = run()
+    noise = sums - clean  # each epoch: the 32 examples' noise, 32 x inputs draws in [0, 1)
+    assert ((noise > 0) & (noise < 32 * 8)).all(), noise
+    assert len(set(np.round(noise, 4))) == 3, noise  # three different draws
+    again, _ = run()
+    np.testing.assert_allclose(again, sums, rtol=1e-6)  # the same draws under the same seed
+
+
+class TrainingSteps(keras.layers.Layer):
+    """Passes its input on, counting training batches in `steps`."""
+
+    def build(self, shape):
+        self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def call(self, x, training=False):
+        if training:
+            self.steps.assign_add(1.0)
+        return x
+
+
+@pytest.mark.parametrize("steps_per_execution", [2, 5])
+def test_a_random_pipeline_trains_its_own_number_of_steps(steps_per_execution):
+    """Five batches per epoch: 2 steps per call would run a sixth from the repeated pipeline."""
+    x, y = tiny_data(n=40)
+    teacher, _ = tiny_models(seed=1)
+    student = keras.Sequential([keras.Input(x.shape[1:]), TrainingSteps(), keras.layers.Dense(3)])
+    noisy = batches(x, y, 8).map(lambda f, l: (f + tf.random.uniform(tf.shape(f)), l))
+    distiller = keras_kd.Distiller(student, teacher)
+    distiller.compile(keras.optimizers.SGD(0.1), steps_per_execution=steps_per_execution)
+    with pytest.warns(UserWarning, match="different data every epoch"):
+        distiller.fit(noisy, epochs=3, verbose=0)
+    assert int(student.layers[0].steps.numpy()) == 15

@@ -67,6 +67,7 @@ def record_augmented_epochs(teacher, dataset, epochs, directory, info=None):
     digest.update(weights_fingerprint(teacher).encode())
     digest.update(info.fingerprint.encode())
     digest.update(f"epochs={int(epochs)}".encode())
+    digest.update(b"one iterator")  # recordings before it could repeat one epoch's draws
     path = os.path.join(directory, "views_" + digest.hexdigest()[:24])
     if not os.path.exists(os.path.join(path, _DONE)):
         _record(teacher, dataset, int(epochs), path)
@@ -75,20 +76,32 @@ def record_augmented_epochs(teacher, dataset, epochs, directory, info=None):
     return tf.data.Dataset.load(os.path.join(path, "data")).repeat().prefetch(tf.data.AUTOTUNE), steps
 
 
+def _one_iterator(dataset, epochs):
+    """`(epoch, batch)` for `epochs` passes over `dataset`, read from one iterator.
+
+    With a global seed set, TensorFlow restarts the random ops of a
+    pipeline's sequential `map` in each new iterator: one iterator per epoch
+    would record the same augmentation every time.
+    """
+    def tagged(epoch):
+        return dataset.map(lambda *batch: (epoch, batch[0] if len(batch) == 1 else batch))
+
+    for epoch, batch in tf.data.Dataset.range(epochs).flat_map(tagged):
+        yield int(epoch), batch
+
+
 def _record(teacher, dataset, epochs, path):
     predict = inference_function(teacher)
     counts = []
 
     def batches():
-        for _ in range(epochs):
-            count = 0
-            for batch in dataset:
-                x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-                logits = tf.convert_to_tensor(np.asarray(predict(x), "float32"))
-                element = (x, targets.pack(y, logits))
-                yield element if sample_weight is None else element + (sample_weight,)
-                count += 1
-            counts.append(count)
+        counts.extend([0] * epochs)
+        for epoch, batch in _one_iterator(dataset, epochs):
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+            logits = tf.convert_to_tensor(np.asarray(predict(x), "float32"))
+            element = (x, targets.pack(y, logits))
+            yield element if sample_weight is None else element + (sample_weight,)
+            counts[epoch] += 1
 
     x_spec, y_spec, weight_spec = keras.utils.unpack_x_y_sample_weight(dataset.element_spec)
     signature = (x_spec, targets.pack(y_spec, tf.TensorSpec((None, None), tf.float32)))

@@ -282,8 +282,10 @@ class Distiller(DistillationTrainer):
                 for a `tf.data` pipeline that yields the same data every epoch
                 (in a temporary folder, or the folder or cache given). A
                 pipeline with random augmentation or reshuffling runs the
-                teachers on each batch instead, with a warning. False always
-                runs them per batch.
+                teachers on each batch instead, with a warning, and is read
+                through one iterator for the whole fit so that each epoch
+                draws anew under a global seed. False always runs them per
+                batch.
             augmented_epochs: Integer or None. With a `tf.data` pipeline that
                 augments at random, record this many of its epochs with the
                 teachers' outputs (`keras_kd.record_augmented_epochs`) and
@@ -306,7 +308,8 @@ class Distiller(DistillationTrainer):
         fit_args["callbacks"] = list(fit_args["callbacks"] or [])
         if self.warmup_epochs:
             fit_args["callbacks"].append(DistillationWarmup(self._warmup, self.warmup_epochs))
-        with fit_inputs.fit_inputs(self._view, fit_args, cache_teacher, augmented_epochs) as ready:
+        with fit_inputs.fit_inputs(self._view, fit_args, cache_teacher, augmented_epochs,
+                                   self.steps_per_execution) as ready:
             self._preprocessed = True  # fit's validation calls evaluate on preprocessed data
             try:
                 return super().fit(**ready)

@@ -77,7 +77,7 @@ def fit_arguments(*args, **kwargs):
 
 
 @contextlib.contextmanager
-def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
+def fit_inputs(view, fit_args, cache_teacher, augmented_epochs, steps_per_execution=1):
     """Yields `fit_args` with the teachers' outputs attached to the data.
 
     Temporary folders (caches, recorded epochs) live until the block ends.
@@ -86,6 +86,7 @@ def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
         view: The distiller's `TeacherView`.
         fit_args: Dict, `fit_arguments(...)`.
         cache_teacher, augmented_epochs: As `Distiller.fit` documents them.
+        steps_per_execution: The model's `steps_per_execution`.
     """
     fit_args = dict(fit_args)
     x, y, batch_size = fit_args["x"], fit_args["y"], fit_args["batch_size"]
@@ -129,6 +130,8 @@ def fit_inputs(view, fit_args, cache_teacher, augmented_epochs):
                 fit_args["validation_data"] = vx if vy is None else (
                     (vx, vy) if vsw is None else (vx, vy, vsw)
                 )
+        if not augmented_epochs and fit_args["steps_per_epoch"] is None:
+            x, fit_args["steps_per_epoch"] = one_iterator_if_random(x, info, steps_per_execution)
         fit_args.update(x=x, y=y, sample_weight=targets.weights_for(y, fit_args["sample_weight"]))
         if backends.is_tf_dataset(x):
             # Keras ignores `shuffle` for a dataset and warns when it is passed;
@@ -247,6 +250,39 @@ def attach_teacher_outputs(teacher_view, x, y, batch_size, cache, info=None):
         )
         return x, y
     return cache.attach(x, info=info), y
+
+
+def one_iterator_if_random(x, info=None, steps_per_execution=1):
+    """A random `tf.data` pipeline as one iterator for the whole fit.
+
+    Keras starts a new iterator of a dataset every epoch. With a global seed
+    set (`keras.utils.set_random_seed` sets one), TensorFlow restarts the
+    random ops of a pipeline's sequential `map` in each new iterator, so every
+    epoch would draw the same augmentation, or the same masks. One iterator
+    over the repeated pipeline continues their sequence instead, and the
+    run stays reproducible under the seed.
+
+    Args:
+        x: What `fit` trains on.
+        info: The `PipelineInfo` of `x` when already inspected.
+        steps_per_execution: The model's. Keras's last call of an epoch runs
+            that many steps even past the epoch's end when the data goes on,
+            so a pipeline whose length it does not divide is left as it is.
+
+    Returns:
+        `(x.repeat(), batches per epoch)` for a random TensorFlow pipeline of
+        known finite length; `(x, None)` for anything else.
+    """
+    if not (backends.is_tensorflow() and backends.is_tf_dataset(x)) or is_packed_dataset(x):
+        return x, None
+    batches = int(x.cardinality())
+    if batches <= 0 or batches % steps_per_execution:  # infinite, unknown, empty, or split
+        return x, None
+    from keras_kd.caching import pipelines
+
+    if not (info or pipelines.inspect(x)).random:
+        return x, None
+    return x.repeat(), batches
 
 
 def in_memory(x):
