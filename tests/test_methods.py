@@ -414,3 +414,22 @@ def test_teacher_cache_of_a_multi_teacher_view_is_reused(tmp_path):
         y_cached[targets.TEACHER_LOGITS],
         np.concatenate([teachers[0](x[:16]), teachers[1](x[:16])], -1), atol=1e-6,
     )
+
+
+def test_mutual_learning_draws_anew_each_epoch_from_a_random_pipeline():
+    """As the Distiller: one iterator for the fit, so the global seed does not repeat epochs."""
+    from test_teacher_cache import SumOfTrainingInputs
+
+    x, y = tiny_data(n=32)
+    peer = keras.Sequential([keras.Input(x.shape[1:]), SumOfTrainingInputs(), keras.layers.Dense(3)])
+    other = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Dense(3)])
+    noisy = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).map(
+        lambda f, l: (f + tf.random.uniform(tf.shape(f)), l))
+    mutual = keras_kd.MutualDistiller([peer, other])
+    mutual.compile(keras.optimizers.SGD(0.1))
+    totals = []
+    mutual.fit(noisy, epochs=3, verbose=0, callbacks=[keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: totals.append(float(peer.layers[0].total.numpy())))])
+    noise = np.diff([0.0] + totals) - float(x.sum())
+    assert ((noise > 0) & (noise < 32 * 8)).all(), noise
+    assert len(set(np.round(noise, 4))) == 3, noise

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_kd import backends
-from keras_kd.distillers import checks
+from keras_kd.distillers import checks, fit_inputs
 from keras_kd import losses
 from keras_kd.losses.registry import label_loss
 from keras_kd.models.export import export_saved_model
@@ -117,8 +117,21 @@ class MutualDistiller(DistillationTrainer):
         return self.step_loss(x, y, y_pred, None, sample_weight)
 
     def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; a random `tf.data` pipeline draws anew every epoch.
+
+        As in `Distiller.fit`, a random pipeline of known length is read
+        through one iterator for the whole fit, so that a global seed does not
+        make every epoch repeat the first one's draws.
+        """
+        fit_args = fit_inputs.fit_arguments(*args, **kwargs)
+        if fit_args["steps_per_epoch"] is None:
+            fit_args["x"], fit_args["steps_per_epoch"] = fit_inputs.one_iterator_if_random(
+                fit_args["x"], steps_per_execution=self.steps_per_execution
+            )
+        if backends.is_tf_dataset(fit_args["x"]):
+            fit_args["shuffle"] = False  # a default Keras would warn about for a dataset
         with self._every_peer_in_steps():
-            return super().fit(*args, **kwargs)
+            return super().fit(**fit_args)
 
     def evaluate(self, *args, **kwargs):
         with self._every_peer_in_steps():
