@@ -410,14 +410,16 @@ def test_batches_of_different_shapes_are_cached_exactly(tmp_path):
 
 
 class SumOfTrainingInputs(keras.layers.Layer):
-    """Passes its input on, adding the sum of every training batch to `total`."""
+    """Passes its input on; adds each training batch's sum to `total` and 1 to `steps`."""
 
     def build(self, shape):
         self.total = self.add_weight(shape=(), initializer="zeros", trainable=False)
+        self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False)
 
     def call(self, x, training=False):
         if training:
             self.total.assign_add(keras.ops.sum(x))
+            self.steps.assign_add(1.0)
         return x
 
 
@@ -450,24 +452,12 @@ def test_a_random_pipeline_draws_anew_each_epoch_and_repeats_under_the_seed():
     np.testing.assert_allclose(again, sums, rtol=1e-6)  # the same draws under the same seed
 
 
-class TrainingSteps(keras.layers.Layer):
-    """Passes its input on, counting training batches in `steps`."""
-
-    def build(self, shape):
-        self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False)
-
-    def call(self, x, training=False):
-        if training:
-            self.steps.assign_add(1.0)
-        return x
-
-
 @pytest.mark.parametrize("steps_per_execution", [2, 5])
 def test_a_random_pipeline_trains_its_own_number_of_steps(steps_per_execution):
     """Five batches per epoch: 2 steps per call would run a sixth from the repeated pipeline."""
     x, y = tiny_data(n=40)
     teacher, _ = tiny_models(seed=1)
-    student = keras.Sequential([keras.Input(x.shape[1:]), TrainingSteps(), keras.layers.Dense(3)])
+    student = keras.Sequential([keras.Input(x.shape[1:]), SumOfTrainingInputs(), keras.layers.Dense(3)])
     noisy = batches(x, y, 8).map(lambda f, l: (f + tf.random.uniform(tf.shape(f)), l))
     distiller = keras_kd.Distiller(student, teacher)
     distiller.compile(keras.optimizers.SGD(0.1), steps_per_execution=steps_per_execution)
