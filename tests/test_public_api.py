@@ -182,9 +182,9 @@ def test_auto_uses_the_usable_cpus_for_this_run(request):
 
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         pytest.skip("not under pytest-xdist")
-    given = request.config.invocation_params.args
+    given = list(request.config.invocation_params.args) + os.environ.get("PYTEST_ADDOPTS", "").split()
     if any(arg.startswith(("-n", "--numprocesses")) for arg in given):
-        pytest.skip("the worker count was given on the command line")
+        pytest.skip("the worker count was given (command line or PYTEST_ADDOPTS)")
     want = int(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or usable_cpus())
     assert int(os.environ["PYTEST_XDIST_WORKER_COUNT"]) == want
 
