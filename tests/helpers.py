@@ -110,3 +110,13 @@ def usable_cpus(affinity=None, cgroup="/sys/fs/cgroup"):
             affinity = min(affinity, math.ceil(int(quota) / int(period)))
         break
     return max(1, affinity)
+
+
+def sequential_noise(x, y, batch=16):
+    """Uniform noise added in a sequential `map`: under a global seed, TensorFlow restarts
+    its draws in every new iterator of the pipeline."""
+
+    def add_noise(features, labels):
+        return features + tf.random.uniform(tf.shape(features)), labels
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).map(add_noise)

@@ -9,7 +9,7 @@ import pytest
 import keras_kd
 from keras_kd import recipes
 from keras_kd.caching import targets
-from helpers import tiny_data, tiny_models
+from helpers import sequential_noise, tiny_data, tiny_models
 from test_distiller import CountingTeacher
 
 
@@ -68,17 +68,6 @@ def test_a_recording_is_reused_and_bad_arguments_are_refused(tmp_path):
         keras_kd.record_augmented_epochs(teacher, noisy(x, y), 0, tmp_path)
     with pytest.raises(ValueError, match="infinite"):
         keras_kd.record_augmented_epochs(teacher, noisy(x, y).repeat(), 2, tmp_path)
-
-
-def sequential_noise(x, y, batch=16):
-    """Uniform noise added in a sequential `map`: under a global seed, TensorFlow restarts
-    its draws in every new iterator of the pipeline."""
-    import tensorflow as tf
-
-    def add_noise(features, labels):
-        return features + tf.random.uniform(tf.shape(features)), labels
-
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).map(add_noise)
 
 
 def test_recorded_epochs_draw_anew_under_a_global_seed(tmp_path):

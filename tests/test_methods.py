@@ -8,7 +8,7 @@ import tensorflow as tf
 import keras_kd
 from keras_kd import losses
 from keras_kd.caching import targets
-from helpers import tiny_data
+from helpers import sequential_noise, tiny_data
 from references64 import ce64, dkd64, kl64, softmax64
 
 T = 3.0
@@ -423,8 +423,7 @@ def test_mutual_learning_draws_anew_each_epoch_from_a_random_pipeline():
     x, y = tiny_data(n=32)
     peer = keras.Sequential([keras.Input(x.shape[1:]), SumOfTrainingInputs(), keras.layers.Dense(3)])
     other = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Dense(3)])
-    noisy = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).map(
-        lambda f, l: (f + tf.random.uniform(tf.shape(f)), l))
+    noisy = sequential_noise(x, y, 16)
     mutual = keras_kd.MutualDistiller([peer, other])
     mutual.compile(keras.optimizers.SGD(0.1))
     totals = []

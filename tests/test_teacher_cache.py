@@ -11,7 +11,7 @@ import tensorflow as tf
 import keras_kd
 from keras_kd.caching import pipelines as inspection
 from keras_kd.caching.teacher_cache import reconstruct_top_k
-from helpers import tiny_data, tiny_models
+from helpers import sequential_noise, tiny_data, tiny_models
 from test_distiller import CountingTeacher
 
 
@@ -433,7 +433,7 @@ def test_a_random_pipeline_draws_anew_each_epoch_and_repeats_under_the_seed():
         teacher, _ = tiny_models(seed=1)
         student = keras.Sequential([keras.Input(x.shape[1:]), SumOfTrainingInputs(),
                                     keras.layers.Dense(3)])
-        noisy = batches(x, y, 16).map(lambda f, l: (f + tf.random.uniform(tf.shape(f)), l))
+        noisy = sequential_noise(x, y, 16)
         distiller = keras_kd.Distiller(student, teacher, temperature=2.0, alpha=0.5)
         distiller.compile(keras.optimizers.SGD(0.1))
         totals = []
@@ -458,7 +458,7 @@ def test_a_random_pipeline_trains_its_own_number_of_steps(steps_per_execution):
     x, y = tiny_data(n=40)
     teacher, _ = tiny_models(seed=1)
     student = keras.Sequential([keras.Input(x.shape[1:]), SumOfTrainingInputs(), keras.layers.Dense(3)])
-    noisy = batches(x, y, 8).map(lambda f, l: (f + tf.random.uniform(tf.shape(f)), l))
+    noisy = sequential_noise(x, y, 8)
     distiller = keras_kd.Distiller(student, teacher)
     distiller.compile(keras.optimizers.SGD(0.1), steps_per_execution=steps_per_execution)
     with pytest.warns(UserWarning, match="different data every epoch"):
