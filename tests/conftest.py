@@ -14,23 +14,36 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Latency tables in the CLI tests: 2 timed calls instead of about 0.5 s each.
 os.environ.setdefault("KERAS_KD_LATENCY_REPEATS", "2")
 
-import keras  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from helpers import without_graph_optimizer  # noqa: E402
 
-# Split the CPU into two logical devices before TensorFlow initializes them,
-# so that MirroredStrategy tests run without GPUs (as Keras's own tests do).
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
-)
-without_graph_optimizer()
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's, which registers its scheduler
+def pytest_configure(config):
+    # pytest-xdist's controller only schedules and reports: its workers import
+    # TensorFlow and collect. Importing TensorFlow there too held every worker
+    # back by one import (about 7 CPU s) at the start of each run.
+    if not config.pluginmanager.has_plugin("dsession"):
+        _set_up_tensorflow()
+
+
+def _set_up_tensorflow():
+    import tensorflow as tf
+
+    from helpers import without_graph_optimizer
+
+    # Split the CPU into two logical devices before TensorFlow initializes them,
+    # so that MirroredStrategy tests run without GPUs (as Keras's own tests do).
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    without_graph_optimizer()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_session():
+    import keras
+
     keras.backend.clear_session(free_memory=False)
     keras.mixed_precision.set_global_policy("float32")
     keras.utils.set_random_seed(0)
@@ -62,6 +75,8 @@ def digits_teacher(digits, tmp_path_factory):
     import contextlib
     import fcntl
 
+    import keras
+
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # this run's folder, shared by its workers
@@ -78,6 +93,8 @@ def digits_teacher(digits, tmp_path_factory):
 
 
 def _train_digits_teacher(digits):
+    import keras
+
     keras.utils.set_random_seed(123)
     teacher = keras.Sequential(
         [
