@@ -165,7 +165,7 @@ def test_xdist_groups_reach_the_scheduler(request):
     ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 8, 3),  # v1
     ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 8, 8),
 ])
-def test_auto_starts_one_worker_per_usable_cpu(tmp_path, files, affinity, want):
+def test_auto_counts_the_usable_cpus(tmp_path, files, affinity, want):
     """`-n auto` (pyproject.toml): pytest-xdist would ask psutil for physical cores, 1 on a
     2-vCPU VM made of one core's two hyperthreads and the host's count in a container."""
     from helpers import usable_cpus
@@ -177,7 +177,8 @@ def test_auto_starts_one_worker_per_usable_cpu(tmp_path, files, affinity, want):
 
 
 def test_auto_uses_the_usable_cpus_for_this_run(request):
-    """The README's command (`-n auto` from pyproject.toml) runs one worker per usable CPU."""
+    """The README's command (`-n auto` from pyproject.toml) runs one worker more than the
+    usable CPUs."""
     from helpers import usable_cpus
 
     if not os.environ.get("PYTEST_XDIST_WORKER"):
@@ -185,7 +186,7 @@ def test_auto_uses_the_usable_cpus_for_this_run(request):
     given = list(request.config.invocation_params.args) + os.environ.get("PYTEST_ADDOPTS", "").split()
     if any(arg.startswith(("-n", "--numprocesses")) for arg in given):
         pytest.skip("the worker count was given (command line or PYTEST_ADDOPTS)")
-    want = int(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or usable_cpus())
+    want = int(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or usable_cpus() + 1)
     assert int(os.environ["PYTEST_XDIST_WORKER_COUNT"]) == want
 
 
@@ -194,4 +195,4 @@ def test_the_auto_hook_answers_before_xdists_own(request, monkeypatch):
 
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
     monkeypatch.setattr(helpers, "usable_cpus", lambda: 7)  # xdist's own hook would say 2 here
-    assert request.config.hook.pytest_xdist_auto_num_workers(config=request.config) == 7
+    assert request.config.hook.pytest_xdist_auto_num_workers(config=request.config) == 8
