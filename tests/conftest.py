@@ -33,9 +33,9 @@ def _set_up_tensorflow():
 
     # Split the CPU into two logical devices before TensorFlow initializes them,
     # so that MirroredStrategy tests run without GPUs (as Keras's own tests do).
-    cpus = tf.config.list_physical_devices("CPU")
+    devices = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(
-        cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+        devices[0], [tf.config.LogicalDeviceConfiguration()] * 2
     )
     without_graph_optimizer()
 
@@ -157,16 +157,16 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_xdist_auto_num_workers(config):
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
-    from helpers import usable_cpus
+    import cpus
 
-    return usable_cpus() + 1
+    return cpus.usable_cpus() + 1
 
 
 def pytest_report_header(config):
-    from helpers import usable_cpus
+    import cpus
 
     workers = getattr(config.option, "numprocesses", None)
-    return f"keras_kd: {usable_cpus()} usable CPU(s), {workers} xdist worker(s)"
+    return f"keras_kd: {cpus.usable_cpus()} usable CPU(s), {workers} xdist worker(s)"
 
 
 # --- A worker that crashes (a segmentation fault inside TensorFlow) ----------

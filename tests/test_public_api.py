@@ -168,7 +168,7 @@ def test_xdist_groups_reach_the_scheduler(request):
 def test_auto_counts_the_usable_cpus(tmp_path, files, affinity, want):
     """`-n auto` (pyproject.toml): pytest-xdist would ask psutil for physical cores, 1 on a
     2-vCPU VM made of one core's two hyperthreads and the host's count in a container."""
-    from helpers import usable_cpus
+    from cpus import usable_cpus
 
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def test_auto_counts_the_usable_cpus(tmp_path, files, affinity, want):
 def test_auto_uses_the_usable_cpus_for_this_run(request):
     """The README's command (`-n auto` from pyproject.toml) runs one worker more than the
     usable CPUs."""
-    from helpers import usable_cpus
+    from cpus import usable_cpus
 
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         pytest.skip("not under pytest-xdist")
@@ -191,8 +191,27 @@ def test_auto_uses_the_usable_cpus_for_this_run(request):
 
 
 def test_the_auto_hook_answers_before_xdists_own(request, monkeypatch):
-    import helpers
+    import cpus
 
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
-    monkeypatch.setattr(helpers, "usable_cpus", lambda: 7)  # xdist's own hook would say 2 here
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 7)  # xdist's own hook would say 2 here
     assert request.config.hook.pytest_xdist_auto_num_workers(config=request.config) == 8
+
+
+def test_the_xdist_controller_imports_no_tensorflow():
+    """pytest-xdist's controller imports conftest.py and runs its worker-count and header
+    hooks; TensorFlow there held every worker's start back by one import."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    code = (
+        "import sys, types; sys.path.insert(0, sys.argv[1]); import conftest; "
+        "config = types.SimpleNamespace(option=types.SimpleNamespace(numprocesses=3)); "
+        "workers = conftest.pytest_xdist_auto_num_workers(config); "
+        "conftest.pytest_report_header(config); "
+        "print(workers, 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_AUTO_NUM_WORKERS"}
+    result = subprocess.run([sys.executable, "-c", code, tests], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    workers, tensorflow, keras_imported = result.stdout.split()
+    assert int(workers) >= 2 and (tensorflow, keras_imported) == ("False", "False")
