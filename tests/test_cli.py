@@ -377,6 +377,7 @@ def test_multiworker_needs_a_teacher_and_tf_config(workdir, capsys):
     assert_clean_failure(code, out, err, r"needs a trained --teacher", workdir)
 
 
+@pytest.mark.slow  # three processes, two of them TensorFlow, about 29 CPU s (benchmarks/RESULTS.md)
 def test_launch_two_local_workers(workdir, capsys):
     teacher = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
                                 keras.layers.Dense(10)])

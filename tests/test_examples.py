@@ -36,31 +36,49 @@ def test_example_runs_and_exports(name, tmp_path, capsys):
     assert "student SavedModel:" in capsys.readouterr().out
 
 
-def test_multi_worker_example_on_two_local_workers(tmp_path):
+def launch_multi_worker_example(tmp_path, workers):
+    """`keras-kd launch --workers N -- python examples/multi_worker.py --quick`, as its
+    docstring starts it, with a trained teacher (training one on the workers is
+    Distiller(alpha=0) under the strategy, as the launch test's scratch students are)."""
     import os
     import subprocess
     import sys
 
     import keras
 
-    # As its docstring starts it: `keras-kd launch --workers 2 -- python
-    # examples/multi_worker.py`, with a trained teacher (training one on the
-    # workers is Distiller(alpha=0) under the strategy, as the launch test's
-    # scratch students are).
     teacher = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
                                 keras.layers.Dense(10)])
     teacher.save(tmp_path / "teacher.keras")
     output = tmp_path / "student"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
-        [sys.executable, "-m", "keras_kd.app.cli", "launch", "--workers", "2", "--", "python",
-         str(EXAMPLES / "multi_worker.py"), "--quick", "--teacher", str(tmp_path / "teacher.keras"),
-         "--backup", str(tmp_path / "backup"), "--output", str(output)],
+        [sys.executable, "-m", "keras_kd.app.cli", "launch", "--workers", str(workers), "--",
+         "python", str(EXAMPLES / "multi_worker.py"), "--quick", "--teacher",
+         str(tmp_path / "teacher.keras"), "--backup", str(tmp_path / "backup"), "--output",
+         str(output)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert tf.saved_model.contains_saved_model(str(output))
-    assert "[worker 0]" in result.stdout and "[worker 1]" in result.stdout
+    return result.stdout.splitlines()
+
+
+def test_multi_worker_example_on_one_local_worker(tmp_path):
+    # The suite's run of the example: one worker, one TensorFlow start. The
+    # two-worker run below is in the slow checks (`pytest -m slow`).
+    lines = launch_multi_worker_example(tmp_path, workers=1)
+    assert any(line.startswith("[worker 0] student SavedModel: ") for line in lines), lines
+    assert any(line.startswith("[worker 0] Epoch 2/2") for line in lines), lines
+    assert not [line for line in lines if line.startswith("[worker 1]")]
+
+
+@pytest.mark.slow  # two TensorFlow starts, about 24 CPU s (benchmarks/RESULTS.md)
+def test_multi_worker_example_on_two_local_workers(tmp_path):
+    lines = launch_multi_worker_example(tmp_path, workers=2)
+    # The chief writes the student; the other worker trains the same steps.
+    assert any(line.startswith("[worker 0] student SavedModel: ") for line in lines), lines
+    assert not [line for line in lines if line.startswith("[worker 1] student SavedModel")]
+    assert any(line.startswith("[worker 1] Epoch 2/2") for line in lines), lines
 
 
 def test_the_distilbert_example_runs_with_keras_hub(tmp_path, capsys):

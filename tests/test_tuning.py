@@ -179,6 +179,7 @@ def test_a_search_resumes_without_redoing_trials(digits, digits_teacher, tmp_pat
     assert json.loads((project / "baseline.json").read_text())["alpha"] == 0.0
 
 
+@pytest.mark.slow  # three TensorFlow processes, about 25 CPU s (benchmarks/RESULTS.md)
 def test_distributed_tuning_with_a_chief_and_two_workers(digits_teacher, tmp_path):
     import sys
 
