@@ -12,6 +12,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.modules.setdefault("jax", None)  # as in conftest.py: TensorFlow would import the unused JAX
+# As in multi_worker_job.py: Keras's scikit-learn wrappers and pyplot, unused here.
+sys.modules.setdefault("sklearn", None)
+sys.modules.setdefault("matplotlib.pyplot", None)
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
