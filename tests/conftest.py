@@ -148,10 +148,11 @@ def pytest_sessionfinish(session, exitstatus):
 # core's two hyperthreads, the whole host inside a container limited to 2
 # CPUs, and never the CPUs this process may run on. We count the usable CPUs
 # (the affinity mask, capped by the cgroup's CPU quota) and start one worker
-# more: about a third of the suite's CPU time is in processes that tests start,
-# and while a test waits for its processes to start and meet, its CPU would
-# idle. On 2 CPUs, 3 workers kept them busy 1.82-1.84 of the time instead of
-# 1.71-1.72 and ran the suite about 10% faster (benchmarks/RESULTS.md).
+# more: a fifth to a third of the suite's CPU time is in processes that tests
+# start, and while a test waits for its processes to start and meet, its CPU
+# would idle. On 2 CPUs, 3 workers kept them busy 1.82-1.84 of the time
+# instead of 1.71-1.72 and ran the suite about 10% faster; still 5-12% faster
+# once the slowest multi-process checks moved to `-m slow` (benchmarks/RESULTS.md).
 
 
 def pytest_xdist_auto_num_workers(config):
