@@ -88,8 +88,12 @@ def methods_on_one_device():
 
 
 @pytest.mark.xdist_group("mirrored_methods")  # shares the one-device run
-@pytest.mark.parametrize("cross_device_ops", [None, "reduction_to_one_device"],
-                         ids=["collective", "reduction_to_one_device"])
+@pytest.mark.parametrize("cross_device_ops", [
+    # TensorFlow's default on these devices: its collective all-reduce.
+    pytest.param(None, id="collective"),
+    # About 15 CPU s: in the checks too slow for the suite (`pytest -m slow`).
+    pytest.param("reduction_to_one_device", id="reduction_to_one_device", marks=pytest.mark.slow),
+])
 def test_every_method_matches_one_device(methods_on_one_device, cross_device_ops):
     """Multi-teacher (average with entropy weights, and sum), DKD, hints, DML and BAN."""
     x, y = tiny_data(n=64)
