@@ -75,9 +75,15 @@ class OneReplicaBuild:
     With no strategy set, Keras defers the build to the first trace of the
     step, whose new variables make `tf.function` trace it twice; the build
     runs here instead, so each `fit` traces its step once.
+
+    Once everything is built no batch is read: reading one starts a
+    distributed iterator that `evaluate` then drops, and TensorFlow 2.21 has
+    segfaulted dropping it at the start of a validation pass.
     """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None and not self._needs_a_batch_to_build():
+            iterator = None  # Keras's `_symbolic_build` then only builds the optimizer
         if iterator is not None and backends.is_tensorflow():
             import tensorflow as tf
 
@@ -91,6 +97,14 @@ class OneReplicaBuild:
         if self._distribute_strategy is None and data_batch is not None:
             return self._symbolic_build(data_batch=data_batch)  # see the docstring
         return super()._maybe_symbolic_build(data_batch=data_batch)
+
+    def _needs_a_batch_to_build(self):
+        """Keras's `_symbolic_build` test: a layer, the compiled metrics or loss is unbuilt."""
+        return (
+            not all(layer.built for layer in self._flatten_layers())
+            or (self._compile_metrics is not None and not self._compile_metrics.built)
+            or (self._compile_loss is not None and not self._compile_loss.built)
+        )
 
 
 def in_multi_worker_mode(strategy):

@@ -45,6 +45,26 @@ def test_several_epochs_match_one_device():
     np.testing.assert_allclose(history_one["val_loss"], history_two["val_loss"], rtol=1e-5)
 
 
+def test_a_validation_pass_drops_no_partly_read_iterator(monkeypatch):
+    # TensorFlow 2.21 has segfaulted (about once in 100 fits) as Keras's
+    # evaluate dropped the distributed iterator its build had read one batch
+    # from. A built Distiller reads none; only fit's own build, before any
+    # step has run, still reads one.
+    from keras.src.backend.tensorflow.trainer import TFEpochIterator
+
+    dropped_partly_read = []
+    reset = TFEpochIterator.reset
+
+    def recording_reset(self):
+        dropped_partly_read.append(self._current_iterator is not None and self._steps_seen > 0)
+        reset(self)
+
+    monkeypatch.setattr(TFEpochIterator, "reset", recording_reset)
+    x, y = tiny_data(n=64)
+    train(mirrored(), x, y, steps=2, epochs=2)
+    assert dropped_partly_read == [True, False, False]  # fit's build, then two validation passes
+
+
 def _functional(name, hidden, seed):
     keras.utils.set_random_seed(seed)
     x = keras.Input((8,))
