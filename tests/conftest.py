@@ -174,9 +174,12 @@ def pytest_report_header(config):
 #
 # TensorFlow 2.21 has segfaulted, rarely, while Keras drops a tf.distribute
 # input iterator at the start of a validation pass (seen twice in about ten
-# full runs, in tests/test_mirrored.py; never in 150 repeats of the same fit
-# alone). pytest-xdist then replaces the worker and runs the rest of the
-# crashed test's group again. Two things make that safe:
+# full runs, in tests/test_mirrored.py, and once on CI in a worker process of
+# examples/multi_worker.py). The iterator was the one the build had read a
+# batch from; a built Distiller no longer reads one there (OneReplicaBuild in
+# keras_kd/internals.py). What stays in place if a worker still crashes:
+# pytest-xdist replaces the worker and runs the rest of the crashed test's
+# group again. Two things make that safe:
 #
 # 1. xdist 3.8's loadgroup scheduler gives the replacement worker a single
 #    test and waits for it forever, while the worker waits for a second test
