@@ -8,7 +8,9 @@ distillation, from the same initial weights, for each of `--seeds` seeds.
 Prints one JSON line: per-seed test accuracies, means, the lead in units of
 the larger sample SD (ddof=1) and the share of the gap closed, with the
 seconds spent on the teachers and on the six student fits. `--test-fraction`
-sets the digits' held-out share (0.4, the CLI's split, by default).
+sets the digits' held-out share (0.4, the CLI's split, by default);
+`--distiller` passes more Distiller arguments (a JSON object) to the
+distilled student, for the other logit losses.
 
 Example (the shipped `consistent-ensemble` default on split 20):
     python benchmarks/front_door.py --split 20 --teachers 5 --teacher-epochs 60 \
@@ -40,6 +42,10 @@ p.add_argument("--ema", type=float, default=0.0)
 p.add_argument("--spe", type=int, default=1)
 p.add_argument("--wd", type=float, default=0.0)
 p.add_argument("--test-fraction", type=float, default=0.4)
+p.add_argument("--mixup", type=float, default=0.0)  # the students' views' Beta(a, a) mixing
+p.add_argument("--distiller", default="{}",
+               help='more Distiller arguments for the distilled student, as JSON: '
+                    '\'{"distillation_loss": "dist", "dist_beta": 2, "dist_gamma": 2}\'')
 a = p.parse_args()
 import keras
 from keras_kd import Distiller
@@ -62,7 +68,7 @@ tt = time.time() - t0
 def acc(m):
     return float(np.mean(np.argmax(m.predict(d.x_test, verbose=0, batch_size=1024), -1) == d.y_test))
 tacc = acc(teacher)
-sr = Recipe("s", teacher_shift=1, student_shift=a.shift, mixup=0.0, temperature=a.T, alpha=a.alpha, epochs=a.epochs, teacher_epochs=1, views=a.views, batch_size=a.batch)
+sr = Recipe("s", teacher_shift=1, student_shift=a.shift, mixup=a.mixup, temperature=a.T, alpha=a.alpha, epochs=a.epochs, teacher_epochs=1, views=a.views, batch_size=a.batch)
 res = {"scratch": [], "distilled": []}
 t1 = time.time()
 for seed in range(a.split, a.split + a.seeds):
@@ -75,8 +81,10 @@ for seed in range(a.split, a.split + a.seeds):
         kw = dict(use_ema=bool(a.ema), ema_momentum=a.ema or 0.99)
         opt = keras.optimizers.AdamW(rate, weight_decay=a.wd, **kw) if a.wd else keras.optimizers.Adam(rate, **kw)
         keras.utils.set_random_seed(seed)
-        dist = Distiller(student, teacher, temperature=a.T, alpha=alpha)
-        dist.compile(opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), steps_per_execution=a.spe)
+        extra = json.loads(a.distiller) if alpha else {}
+        dist = Distiller(student, teacher, temperature=a.T, alpha=alpha, **extra)
+        labels = keras.losses.CategoricalCrossentropy if a.mixup else keras.losses.SparseCategoricalCrossentropy
+        dist.compile(opt, loss=labels(from_logits=True), steps_per_execution=a.spe)
         dist.fit(xv, yv, epochs=passes, batch_size=a.batch, shuffle=True, verbose=0)
         res[name].append(100 * acc(student))
 ts = time.time() - t1
