@@ -46,7 +46,7 @@ def test_several_epochs_match_one_device():
 
 
 def test_a_validation_pass_drops_no_partly_read_iterator(monkeypatch):
-    # TensorFlow 2.21 has segfaulted (about once in 100 fits) as Keras's
+    # TensorFlow 2.21 has segfaulted (here once in several hundred fits) as Keras's
     # evaluate dropped the distributed iterator its build had read one batch
     # from. A built Distiller reads none; only fit's own build, before any
     # step has run, still reads one.
